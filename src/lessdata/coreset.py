@@ -1,0 +1,280 @@
+"""The single result type of every selection method: :class:`Coreset`."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._io import atomic_path
+from .errors import LessdataError
+
+_FORMATS = (".npz", ".parquet")
+
+
+@dataclass(eq=False)
+class Coreset:
+    """A weighted subset of a dataset.
+
+    Attributes:
+        indices: int64 row indices into the original data, in selection order.
+        weights: float32, one per index. For facility location, the number of points each selected point
+            represents (its cluster size), so the weights sum to the number of points covered.
+        gains: float64 marginal gain of each pick (NaN for methods without an objective).
+        objective: value of the objective for the whole selection (NaN when there is none).
+        partition: int64 part id of each selected point (e.g. its class), or ``None``.
+        method: registered name of the method that produced it.
+        params: the method's parameters (JSON-serialisable).
+        seed: the random seed used.
+        seconds: wall-clock seconds spent selecting.
+        n: number of points in the data the coreset was selected from (``None`` if unknown).
+    """
+
+    indices: np.ndarray
+    weights: np.ndarray
+    gains: np.ndarray | None = None
+    objective: float = float("nan")
+    partition: np.ndarray | None = None
+    method: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+    seed: int | None = None
+    seconds: float = 0.0
+    n: int | None = None
+
+    def __post_init__(self):
+        self.indices = np.asarray(self.indices, dtype=np.int64).reshape(-1)
+        k = self.indices.shape[0]
+        self.weights = np.asarray(self.weights, dtype=np.float32).reshape(-1)
+        self.gains = (
+            np.full(k, np.nan) if self.gains is None else np.asarray(self.gains, dtype=np.float64).reshape(-1)
+        )
+        if self.partition is not None:
+            self.partition = np.asarray(self.partition, dtype=np.int64).reshape(-1)
+        for name in ("weights", "gains", "partition"):
+            arr = getattr(self, name)
+            if arr is not None and arr.shape[0] != k:
+                raise LessdataError(f"Coreset.{name} has {arr.shape[0]} entries but there are {k} indices")
+        if k and self.indices.min() < 0:
+            raise LessdataError("Coreset.indices must be non-negative")
+        if len(np.unique(self.indices)) != k:
+            raise LessdataError("Coreset.indices contain duplicates")
+        if self.n is not None and k and self.indices.max() >= self.n:
+            raise LessdataError(f"Coreset index {int(self.indices.max())} is out of range for n={self.n}")
+        self.objective = float(self.objective)
+        self.seconds = float(self.seconds)
+
+    # ----------------------------------------------------------------------------------------- basics
+    def __len__(self) -> int:
+        return int(self.indices.shape[0])
+
+    def __repr__(self) -> str:
+        of = f" of {self.n}" if self.n is not None else ""
+        return (
+            f"Coreset(method={self.method!r}, size={len(self)}{of}, weight_sum={float(self.weights.sum()):.6g}, "
+            f"objective={self.objective:.6g}, seconds={self.seconds:.3f})"
+        )
+
+    def __eq__(self, other) -> bool:
+        """Same selection: indices, weights, gains, partition, objective, method, params and seed (not time)."""
+        if not isinstance(other, Coreset):
+            return NotImplemented
+        same_part = (self.partition is None and other.partition is None) or (
+            self.partition is not None
+            and other.partition is not None
+            and np.array_equal(self.partition, other.partition)
+        )
+        return (
+            np.array_equal(self.indices, other.indices)
+            and np.array_equal(self.weights, other.weights)
+            and np.array_equal(self.gains, other.gains, equal_nan=True)
+            and same_part
+            and (self.objective == other.objective or (np.isnan(self.objective) and np.isnan(other.objective)))
+            and self.method == other.method
+            and self.params == other.params
+            and self.seed == other.seed
+            and self.n == other.n
+        )
+
+    def normalized_weights(self) -> np.ndarray:
+        """Weights rescaled to mean 1 within the coreset (as CRAIG trains with them)."""
+        w = self.weights.astype(np.float64)
+        mean = w.mean() if len(w) else 1.0
+        return (w / mean if mean > 0 else np.ones_like(w)).astype(np.float32)
+
+    def partition_counts(self) -> dict[int, int]:
+        """Number of selected points per partition id (empty when there is no partition)."""
+        if self.partition is None:
+            return {}
+        ids, counts = np.unique(self.partition, return_counts=True)
+        return {int(i): int(c) for i, c in zip(ids, counts)}
+
+    def summary(self) -> dict[str, Any]:
+        """Plain-dict description used by ``lessdata inspect`` and the demo."""
+        w = self.weights
+        stats = (
+            {"min": float(w.min()), "max": float(w.max()), "mean": float(w.mean()), "sum": float(w.sum())}
+            if len(w)
+            else {"min": 0.0, "max": 0.0, "mean": 0.0, "sum": 0.0}
+        )
+        return {
+            "method": self.method,
+            "size": len(self),
+            "n": self.n,
+            "fraction": (len(self) / self.n) if self.n else None,
+            "objective": self.objective,
+            "seconds": self.seconds,
+            "seed": self.seed,
+            "weights": stats,
+            "partition_counts": self.partition_counts(),
+            "params": self.params,
+        }
+
+    # ------------------------------------------------------------------------------------ save / load
+    def _meta(self) -> str:
+        return json.dumps(
+            {
+                "objective": self.objective,
+                "method": self.method,
+                "params": self.params,
+                "seed": self.seed,
+                "seconds": self.seconds,
+                "n": self.n,
+                "has_partition": self.partition is not None,
+                "format_version": 1,
+            },
+            default=_json_default,
+        )
+
+    def save(self, path: str | Path) -> Path:
+        """Write to ``.npz`` or ``.parquet`` (chosen by suffix) atomically; returns the path."""
+        path = Path(path)
+        suffix = path.suffix.lower()
+        if suffix not in _FORMATS:
+            raise LessdataError(f"cannot save a Coreset as {path.name!r}: use a .npz or .parquet file name")
+        part = self.partition if self.partition is not None else np.zeros(len(self), dtype=np.int64)
+        with atomic_path(path) as tmp:
+            if suffix == ".npz":
+                with open(tmp, "wb") as fh:
+                    np.savez(
+                        fh,
+                        indices=self.indices,
+                        weights=self.weights,
+                        gains=self.gains,
+                        partition=part,
+                        meta=np.array(self._meta()),
+                    )
+            else:
+                import pyarrow as pa
+                import pyarrow.parquet as pq
+
+                table = pa.table(
+                    {"index": self.indices, "weight": self.weights, "gain": self.gains, "partition": part}
+                )
+                table = table.replace_schema_metadata({b"lessdata": self._meta().encode()})
+                pq.write_table(table, tmp)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Coreset:
+        """Read a Coreset written by :meth:`save`."""
+        path = Path(path)
+        if not path.exists():
+            raise LessdataError(f"no such file: {path}")
+        suffix = path.suffix.lower()
+        try:
+            if suffix == ".npz":
+                with np.load(path, allow_pickle=False) as z:
+                    cols = {k: z[k] for k in ("indices", "weights", "gains", "partition")}
+                    meta = json.loads(str(z["meta"]))
+            elif suffix == ".parquet":
+                import pyarrow.parquet as pq
+
+                table = pq.read_table(path)
+                raw = (table.schema.metadata or {}).get(b"lessdata")
+                if raw is None:
+                    raise LessdataError(f"{path} is a Parquet file but not a lessdata Coreset")
+                meta = json.loads(raw.decode())
+                cols = {
+                    "indices": table.column("index").to_numpy(),
+                    "weights": table.column("weight").to_numpy(),
+                    "gains": table.column("gain").to_numpy(),
+                    "partition": table.column("partition").to_numpy(),
+                }
+            else:
+                raise LessdataError(f"cannot read a Coreset from {path.name!r}: expected .npz or .parquet")
+        except LessdataError:
+            raise
+        except Exception as exc:
+            raise LessdataError(f"{path} is not a readable lessdata Coreset ({type(exc).__name__}: {exc})") from None
+        return cls(
+            indices=cols["indices"],
+            weights=cols["weights"],
+            gains=cols["gains"],
+            objective=meta["objective"],
+            partition=cols["partition"] if meta.get("has_partition") else None,
+            method=meta["method"],
+            params=meta["params"],
+            seed=meta["seed"],
+            seconds=meta["seconds"],
+            n=meta.get("n"),
+        )
+
+    # ----------------------------------------------------------------------------------- torch side
+    def _check_dataset(self, dataset) -> int:
+        size = len(dataset)
+        if len(self) and int(self.indices.max()) >= size:
+            raise LessdataError(
+                f"Coreset index {int(self.indices.max())} is out of range for a dataset of {size} examples"
+            )
+        if self.n is not None and self.n != size:
+            raise LessdataError(f"Coreset was selected from {self.n} examples but the dataset has {size}")
+        return size
+
+    def to_subset(self, dataset):
+        """``torch.utils.data.Subset`` of ``dataset`` holding the selected examples in selection order."""
+        from torch.utils.data import Subset
+
+        self._check_dataset(dataset)
+        return Subset(dataset, self.indices.tolist())
+
+    def to_sampler(self, dataset=None, num_samples: int | None = None, replacement: bool = True, generator=None):
+        """A weighted torch sampler over dataset indices: draws selected examples with probability ∝ weight.
+
+        Training with it on the full dataset approximates the weighted coreset loss in expectation. Use
+        ``lessdata.training`` loaders when you want the weights delivered with each batch instead.
+        """
+        import torch
+        from torch.utils.data import Sampler
+
+        if dataset is not None:
+            self._check_dataset(dataset)
+        if len(self) == 0:
+            raise LessdataError("cannot build a sampler from an empty Coreset")
+        probs = torch.as_tensor(self.weights, dtype=torch.float64)
+        if not torch.isfinite(probs).all() or (probs < 0).any() or probs.sum() <= 0:
+            raise LessdataError("Coreset weights must be finite, non-negative and not all zero to sample")
+        indices = torch.as_tensor(self.indices)
+        count = len(self) if num_samples is None else int(num_samples)
+        if not replacement and count > len(self):
+            raise LessdataError(f"cannot draw {count} samples without replacement from {len(self)} points")
+
+        class CoresetSampler(Sampler):
+            def __len__(self):
+                return count
+
+            def __iter__(self):
+                draws = torch.multinomial(probs, count, replacement=replacement, generator=generator)
+                return iter(indices[draws].tolist())
+
+        return CoresetSampler()
+
+
+def _json_default(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")

@@ -1,0 +1,23 @@
+"""Data loaders: feature tables (npy/npz/parquet/csv), Fashion-MNIST (IDX), scikit-learn digits, and the
+bridge between numpy arrays and torch Datasets."""
+
+from .arrays import read_labels, read_table
+from .digits import digits
+from .fashion_mnist import download_fashion_mnist, fashion_mnist, fashion_mnist_classes, find_fashion_mnist
+from .idx import read_idx, write_idx
+from .torch_data import ArrayDataset, as_arrays, iter_batches
+
+__all__ = [
+    "ArrayDataset",
+    "as_arrays",
+    "digits",
+    "download_fashion_mnist",
+    "fashion_mnist",
+    "fashion_mnist_classes",
+    "find_fashion_mnist",
+    "iter_batches",
+    "read_idx",
+    "read_labels",
+    "read_table",
+    "write_idx",
+]

@@ -1,0 +1,76 @@
+"""Facility-location coresets: the generic method and CRAIG."""
+
+from __future__ import annotations
+
+from ..submodular.optimizers import OPTIMIZERS
+from ..submodular.selection import facility_location_part
+from ..submodular.similarity import DEFAULT_MEMORY_CAP, DEFAULT_NEIGHBORS, check_metric
+from .._validation import check_choice
+from ..errors import LessdataError
+from ._partitioned import partitioned_coreset
+from .registry import Method, register
+
+
+@register
+class FacilityLocationMethod(Method):
+    """Facility location (Cornuéjols et al. 1977) per part of ``labels`` (the whole set when none), with
+    weights = the number of points each selected point represents (its cluster size)."""
+
+    name = "facility_location"
+    description = "facility location per part (cosine by default); weights = cluster sizes"
+    signals = ("features", "embeddings")
+    partitioned = True
+    defaults = {
+        "metric": "cosine",
+        "optimizer": "lazy",
+        "epsilon": 0.01,
+        "budget_policy": "proportional",
+        "memory_cap": DEFAULT_MEMORY_CAP,
+        "n_neighbors": DEFAULT_NEIGHBORS,
+        "similarity": None,
+        "backend": "local",
+    }
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        check_metric(self.params["metric"])
+        check_choice(self.params["optimizer"], OPTIMIZERS, "optimizer")
+
+    @property
+    def needs_features(self):
+        return self.params["metric"] != "precomputed"
+
+    def run(self, X, budget, labels, seed, n, progress=None):
+        p = self.params
+        precomputed = p["similarity"]
+        if p["metric"] == "precomputed" and labels is not None:
+            raise LessdataError("metric='precomputed' works on the whole set; select per part yourself")
+
+        def select_part(part):
+            return facility_location_part(
+                None if X is None else X[part.indices],
+                part.budget,
+                metric=p["metric"],
+                optimizer=p["optimizer"],
+                epsilon=p["epsilon"],
+                seed=part.seed,
+                precomputed=precomputed,
+                memory_cap=p["memory_cap"],
+                n_neighbors=p["n_neighbors"],
+                progress=progress,
+            )
+
+        return partitioned_coreset(select_part, n, budget, labels, seed, p["budget_policy"], p["backend"])
+
+
+@register
+class CraigMethod(FacilityLocationMethod):
+    """CRAIG (Mirzasoleiman, Bilmes, Leskovec, "Coresets for Data-efficient Training of Machine Learning
+    Models", ICML 2020): per-class facility location with similarity ``max(d) − d`` on the features (raw
+    inputs for convex models, last-layer gradients for deep nets); each selected point is weighted by the
+    size of the cluster it represents, and training uses weighted incremental gradient steps."""
+
+    name = "craig"
+    description = "CRAIG: per-class facility location on features/gradients (max d - d); weights = cluster sizes"
+    signals = ("features", "last_layer_gradients")
+    defaults = {**FacilityLocationMethod.defaults, "metric": "euclidean"}

@@ -1,0 +1,258 @@
+"""Similarity between candidates and the points they represent, computed in float32 blocks.
+
+Every similarity here is *candidate-major*: row ``c`` holds the similarity of candidate ``c`` to every
+represented point, so evaluating one candidate's marginal gain reads one contiguous row. In the usual square
+case the candidates are the points themselves.
+
+Metrics
+-------
+``euclidean``  CRAIG's ``max(d) - d`` (Mirzasoleiman, Bilmes, Leskovec, ICML 2020), the maximum taken over the
+               block being selected (one part of a partition, never the whole dataset).
+``cosine``     cosine similarity of the rows (negative values count as 0 in facility location).
+``rbf``        ``exp(-d / dim)`` with ``d`` the euclidean distance, as CREST's selection uses.
+``precomputed`` a dense array or a scipy sparse matrix given by the user.
+
+Dense matrices above ``memory_cap`` bytes are never built: the engine switches to a sparse k-nearest-
+neighbour graph from faiss (exact flat index up to ``EXACT_KNN_LIMIT`` candidates, IVF above) and logs it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+import scipy.sparse as sp
+from numba import njit, prange
+
+from ..errors import LessdataError
+
+logger = logging.getLogger("lessdata")
+
+METRICS = ("euclidean", "cosine", "rbf", "precomputed")
+DEFAULT_MEMORY_CAP = 2 * 2**30
+EXACT_KNN_LIMIT = 200_000
+DEFAULT_NEIGHBORS = 64
+_BLOCK_ROWS = 2048
+
+
+# ------------------------------------------------------------------------------------------ kernels
+@njit(parallel=True, fastmath=True, cache=True)
+def _gram_to_distance(G, sq_rows, sq_cols, diag_start):
+    """In place: G (Y_blk @ X.T) -> euclidean distances; returns the block's largest distance.
+
+    ``diag_start >= 0`` marks a square block starting at that column, whose diagonal is set to exactly 0.
+    """
+    m, n = G.shape
+    row_max = np.zeros(m, dtype=np.float32)
+    for r in prange(m):
+        best = np.float32(0.0)
+        for c in range(n):
+            v = sq_rows[r] + sq_cols[c] - np.float32(2.0) * G[r, c]
+            v = np.float32(math.sqrt(v)) if v > 0 else np.float32(0.0)
+            G[r, c] = v
+            if v > best:
+                best = v
+        if diag_start >= 0:
+            G[r, diag_start + r] = 0.0
+        row_max[r] = best
+    return row_max.max()
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def _flip_inplace(S, top):
+    """S <- top - S (CRAIG's similarity from distances)."""
+    m, n = S.shape
+    for r in prange(m):
+        for c in range(n):
+            S[r, c] = top - S[r, c]
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def _exp_neg_scaled_inplace(S, scale):
+    """S <- exp(-S * scale) (RBF similarity from distances)."""
+    m, n = S.shape
+    for r in prange(m):
+        for c in range(n):
+            S[r, c] = np.float32(math.exp(-S[r, c] * scale))
+
+
+# ------------------------------------------------------------------------------------------ helpers
+def _normalize_rows(X: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(X, axis=1, keepdims=True)
+    return np.ascontiguousarray(X / np.maximum(norms, np.float32(1e-12)), dtype=np.float32)
+
+
+def dense_bytes(n_candidates: int, n_points: int) -> int:
+    """Bytes a dense float32 candidates × points similarity would take."""
+    return 4 * int(n_candidates) * int(n_points)
+
+
+def check_metric(metric: str) -> str:
+    if metric not in METRICS:
+        raise LessdataError(f"unknown metric {metric!r}; choose one of: {', '.join(METRICS)}")
+    return metric
+
+
+# ------------------------------------------------------------------------------------------ dense
+def dense_similarity(X: np.ndarray, Y: np.ndarray | None = None, metric: str = "euclidean") -> np.ndarray:
+    """Dense float32 similarity of shape ``(len(Y), len(X))`` (``Y`` defaults to ``X``), built in blocks.
+
+    >>> X = np.array([[0.0, 0.0], [3.0, 4.0]], dtype=np.float32)
+    >>> dense_similarity(X)  # CRAIG: max distance (5) minus distance
+    array([[5., 0.],
+           [0., 5.]], dtype=float32)
+    """
+    check_metric(metric)
+    if metric == "precomputed":
+        raise LessdataError("metric='precomputed' takes the similarity itself, not features")
+    square = Y is None
+    Y = X if square else Y
+    if X.shape[1] != Y.shape[1]:
+        raise LessdataError(f"candidates have {Y.shape[1]} features but points have {X.shape[1]}")
+    if metric == "cosine":
+        X = _normalize_rows(X)
+        Y = X if square else _normalize_rows(Y)
+    S = np.empty((Y.shape[0], X.shape[0]), dtype=np.float32)
+    sq_x = np.einsum("ij,ij->i", X, X, dtype=np.float32) if metric != "cosine" else None
+    sq_y = sq_x if square else (np.einsum("ij,ij->i", Y, Y, dtype=np.float32) if metric != "cosine" else None)
+    top = np.float32(0.0)
+    for start in range(0, Y.shape[0], _BLOCK_ROWS):
+        stop = min(start + _BLOCK_ROWS, Y.shape[0])
+        block = S[start:stop]
+        np.matmul(Y[start:stop], X.T, out=block)
+        if metric != "cosine":
+            top = max(top, _gram_to_distance(block, sq_y[start:stop], sq_x, start if square else -1))
+    if metric == "euclidean":
+        _flip_inplace(S, np.float32(top))
+    elif metric == "rbf":
+        _exp_neg_scaled_inplace(S, np.float32(1.0 / X.shape[1]))
+    return S
+
+
+# ------------------------------------------------------------------------------------------ sparse
+def knn_similarity(
+    X: np.ndarray,
+    Y: np.ndarray | None = None,
+    metric: str = "euclidean",
+    n_neighbors: int = DEFAULT_NEIGHBORS,
+    exact_limit: int = EXACT_KNN_LIMIT,
+    seed: int = 0,
+) -> sp.csr_matrix:
+    """Sparse candidate-major similarity: each point keeps its ``n_neighbors`` most similar candidates.
+
+    Returns a CSR matrix of shape ``(len(Y), len(X))``; row ``c`` lists the points candidate ``c`` can
+    represent. Uses a faiss exact flat index up to ``exact_limit`` candidates and an IVF index above it.
+    For ``euclidean`` the maximum distance is taken over the neighbour distances that were computed.
+    """
+    import faiss
+
+    check_metric(metric)
+    square = Y is None
+    Y = X if square else Y
+    n, m, dim = X.shape[0], Y.shape[0], X.shape[1]
+    k = int(min(max(1, n_neighbors), m))
+    if metric == "cosine":
+        X = _normalize_rows(X)
+        Y = X if square else _normalize_rows(Y)
+    inner = metric == "cosine"
+    if m <= exact_limit:
+        index = faiss.IndexFlatIP(dim) if inner else faiss.IndexFlatL2(dim)
+        kind = "exact flat"
+    else:
+        nlist = int(min(max(64, 4 * math.sqrt(m)), m // 39))
+        quantizer = faiss.IndexFlatIP(dim) if inner else faiss.IndexFlatL2(dim)
+        mt = faiss.METRIC_INNER_PRODUCT if inner else faiss.METRIC_L2
+        index = faiss.IndexIVFFlat(quantizer, dim, nlist, mt)
+        rng = np.random.default_rng(seed)
+        train = Y[np.sort(rng.choice(m, size=min(m, 64 * nlist), replace=False))]
+        index.cp.seed = int(seed)
+        index.train(train)
+        index.nprobe = 16
+        kind = f"IVF (nlist={nlist}, nprobe=16)"
+    index.add(Y)
+    logger.info(
+        "dense %d x %d similarity over the memory cap: using a sparse %d-NN graph (%s faiss index)",
+        m, n, k, kind,
+    )
+    rows = np.empty(n * k, dtype=np.int32 if m < 2**31 else np.int64)
+    vals = np.empty(n * k, dtype=np.float32)
+    chunk = 16384
+    for start in range(0, n, chunk):
+        stop = min(start + chunk, n)
+        D, I = index.search(X[start:stop], k)
+        rows[start * k: stop * k] = I.reshape(-1)
+        vals[start * k: stop * k] = D.reshape(-1)
+    cols = np.repeat(np.arange(n, dtype=rows.dtype), k)
+    valid = rows >= 0  # IVF may find fewer than k neighbours
+    if not valid.all():
+        rows, cols, vals = rows[valid], cols[valid], vals[valid]
+    if metric == "cosine":
+        sims = vals
+    else:
+        np.maximum(vals, 0, out=vals)
+        np.sqrt(vals, out=vals)
+        if metric == "euclidean":
+            sims = np.float32(vals.max() if len(vals) else 0.0) - vals
+        else:
+            sims = np.exp(-vals / np.float32(dim)).astype(np.float32)
+    if square:
+        # a point always represents itself perfectly, even if an approximate index missed it
+        self_sim = {"euclidean": sims.max() if len(sims) else 0.0, "rbf": 1.0, "cosine": 1.0}[metric]
+        is_self = rows == cols
+        sims[is_self] = self_sim
+        missing = np.setdiff1d(np.arange(n), cols[is_self], assume_unique=True)
+        if len(missing):
+            rows = np.concatenate([rows, missing.astype(rows.dtype)])
+            cols = np.concatenate([cols, missing.astype(cols.dtype)])
+            sims = np.concatenate([sims, np.full(len(missing), self_sim, dtype=np.float32)])
+    S = sp.csr_matrix((sims.astype(np.float32, copy=False), (rows, cols)), shape=(m, n))
+    S.sum_duplicates()
+    return S
+
+
+# ------------------------------------------------------------------------------------------ dispatch
+def build_similarity(
+    X: np.ndarray | None,
+    Y: np.ndarray | None = None,
+    metric: str = "euclidean",
+    *,
+    precomputed=None,
+    memory_cap: int = DEFAULT_MEMORY_CAP,
+    n_neighbors: int = DEFAULT_NEIGHBORS,
+    seed: int = 0,
+):
+    """Dense similarity when it fits under ``memory_cap`` bytes, else a sparse k-NN graph.
+
+    ``metric="precomputed"`` takes ``precomputed`` (dense array or scipy sparse, candidates × points).
+    """
+    check_metric(metric)
+    if metric == "precomputed":
+        return check_precomputed(precomputed)
+    m = X.shape[0] if Y is None else Y.shape[0]
+    if dense_bytes(m, X.shape[0]) <= memory_cap:
+        return dense_similarity(X, Y, metric)
+    return knn_similarity(X, Y, metric, n_neighbors=n_neighbors, seed=seed)
+
+
+def check_precomputed(S):
+    """Validate a user-given similarity: 2-D, finite, float32 (dense or CSR)."""
+    if S is None:
+        raise LessdataError("metric='precomputed' needs a similarity matrix")
+    if sp.issparse(S):
+        S = sp.csr_matrix(S, dtype=np.float32)
+        if S.shape[0] == 0 or S.shape[1] == 0:
+            raise LessdataError(f"precomputed similarity is empty (shape {S.shape})")
+        if not np.isfinite(S.data).all():
+            raise LessdataError("precomputed similarity contains NaN or infinite values")
+        S.sum_duplicates()
+        return S
+    S = np.asarray(S)
+    if S.ndim != 2 or S.shape[0] == 0 or S.shape[1] == 0:
+        raise LessdataError(f"precomputed similarity must be a non-empty 2-D matrix, got shape {S.shape}")
+    if not np.issubdtype(S.dtype, np.number):
+        raise LessdataError(f"precomputed similarity must be numeric, got dtype {S.dtype}")
+    S = np.ascontiguousarray(S, dtype=np.float32)
+    if not np.isfinite(S).all():
+        raise LessdataError("precomputed similarity contains NaN or infinite values")
+    return S

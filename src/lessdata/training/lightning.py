@@ -1,0 +1,138 @@
+"""PyTorch Lightning adapter: :class:`CoresetCallback` reselects the training subset at every epoch start.
+
+Lightning is an optional extra (``pip install 'lessdata[lightning]'``); this module imports it when loaded,
+and ``lessdata.training`` loads this module only when ``CoresetCallback`` is first used.
+
+Usage — the LightningModule's ``train_dataloader()`` returns a :class:`~lessdata.training.CoresetLoader`
+(create it once, e.g. in ``__init__`` or ``setup``) and ``training_step`` receives ``(x, y, w)`` batches::
+
+    class Module(L.LightningModule):
+        def train_dataloader(self):
+            return self.loader                          # CoresetLoader(train_set, batch_size=128)
+
+        def training_step(self, batch, batch_idx):
+            x, y, w = batch
+            return weighted_loss(nn.CrossEntropyLoss(reduction="none"), self(x), y, w)
+
+    schedule = EveryKEpochs(gradient_selector(train_set, labels, fraction=0.1), k=1)
+    L.Trainer(max_epochs=10, callbacks=[CoresetCallback(schedule)]).fit(Module())
+
+Single-process training only: Lightning does not shard a CoresetLoader across devices.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ..errors import LessdataError, require
+from .samplers import CoresetLoader
+from .schedules import Schedule
+
+_pl = require("lightning.pytorch", "lightning", "the Lightning callback")
+
+__all__ = ["CoresetCallback"]
+
+
+class CoresetCallback(_pl.Callback):
+    """Ask ``schedule`` for the subset at the start of every training epoch and swap it into the loader.
+
+    Args:
+        schedule: the :class:`~lessdata.training.Schedule`; its selector is called with the LightningModule.
+        loader: the :class:`~lessdata.training.CoresetLoader` to drive; by default the one the module's
+            ``train_dataloader()`` returned.
+        log: also log ``lessdata/subset_size`` and ``lessdata/selection_seconds`` through the module.
+
+    ``history`` keeps one record per epoch: ``epoch``, ``subset_size``, ``selection_seconds``, ``selections``.
+
+    Example:
+        >>> trainer = L.Trainer(max_epochs=5, callbacks=[CoresetCallback(RS2Rounds(n=60000, fraction=0.1))])
+        ... # doctest: +SKIP
+    """
+
+    def __init__(self, schedule: Schedule, loader: CoresetLoader | None = None, log: bool = False):
+        if not isinstance(schedule, Schedule):
+            raise LessdataError(f"CoresetCallback needs a lessdata Schedule, got {type(schedule).__name__}")
+        if loader is not None and not isinstance(loader, CoresetLoader):
+            raise LessdataError(f"loader must be a lessdata CoresetLoader, got {type(loader).__name__}")
+        self.schedule = schedule
+        self.loader = loader
+        self.log = log
+        self.history: list[dict[str, Any]] = []
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        self.schedule.reset()
+        self.history = []
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        loader = self.loader if self.loader is not None else _find_loader(trainer.train_dataloader)
+        epoch = trainer.current_epoch
+        was_training = pl_module.training
+        tick = time.perf_counter()
+        coreset = self.schedule.coreset_for_epoch(epoch, pl_module)
+        if coreset is not loader.coreset:
+            loader.set_coreset(coreset)
+        loader.set_epoch(epoch)
+        seconds = time.perf_counter() - tick
+        pl_module.train(was_training)  # a selector may have switched the module to eval mode
+        _refresh_batch_counts(trainer)
+        record = {
+            "epoch": epoch,
+            "subset_size": len(loader.indices),
+            "selection_seconds": seconds,
+            "selections": self.schedule.selections,
+        }
+        self.history.append(record)
+        if self.log:
+            pl_module.log("lessdata/subset_size", float(record["subset_size"]), on_step=False, on_epoch=True)
+            pl_module.log("lessdata/selection_seconds", seconds, on_step=False, on_epoch=True)
+
+
+def _find_loader(train_dataloader) -> CoresetLoader:
+    candidates = [train_dataloader]
+    if isinstance(train_dataloader, (list, tuple)):
+        candidates = list(train_dataloader)
+    elif isinstance(train_dataloader, dict):
+        candidates = list(train_dataloader.values())
+    for candidate in candidates:
+        if isinstance(candidate, CoresetLoader):
+            return candidate
+    raise LessdataError(
+        "CoresetCallback needs train_dataloader() to return a lessdata CoresetLoader "
+        f"(got {type(train_dataloader).__name__}), or pass loader= to the callback"
+    )
+
+
+def _refresh_batch_counts(trainer) -> None:
+    """Tell the running fit loop how many batches this epoch has now that the subset may have changed size.
+
+    Lightning counts the training batches once, when it sets up the dataloader; the epoch's length, the
+    validation check interval and the progress bar are derived from that count.
+    """
+    fit_loop = trainer.fit_loop
+    combined = getattr(fit_loop, "_combined_loader", None)
+    if combined is None:
+        return
+    limit = trainer.limit_train_batches
+    limits = []
+    for dl in combined.flattened:
+        length = len(dl) if hasattr(dl, "__len__") else float("inf")
+        if isinstance(limit, int):
+            limits.append(min(length, limit))
+        elif length != float("inf"):
+            limits.append(int(length * limit))
+        else:
+            limits.append(length)
+    combined.limits = limits
+    iterator = getattr(combined, "_iterator", None)  # an iterator made before the swap keeps its own copy
+    if iterator is not None and hasattr(iterator, "limits"):
+        iterator.limits = limits
+    max_batches = max(limits) if limits else 0  # the training loop cycles to the longest loader
+    fit_loop.max_batches = max_batches
+    if getattr(trainer, "_val_check_time_interval", None) is None and isinstance(
+        trainer.val_check_interval, float
+    ):
+        trainer.val_check_batch = max(1, int(max_batches * trainer.val_check_interval))
+    fetcher = getattr(fit_loop, "_data_fetcher", None)
+    if fetcher is not None and getattr(fetcher, "_combined_loader", None) is combined:
+        fetcher.length = max_batches  # the fetcher flags the last batch from this count

@@ -1,0 +1,257 @@
+"""Weighted data loading: train on a :class:`~lessdata.Coreset` and get each example's weight with its batch.
+
+CRAIG (Mirzasoleiman et al., 2020, "Coresets for Data-efficient Training of Machine Learning Models") trains
+on the selected subset with per-element step sizes equal to the selected points' weights (the sizes of the
+clusters they represent). In a mini-batch loop that is a per-example weighted loss::
+
+    for x, y, w in loader:
+        loss = (loss_fn_none(model(x), y) * w).mean()   # loss_fn_none = nn.CrossEntropyLoss(reduction="none")
+
+Weights are rescaled to mean 1 within the coreset, so a uniform coreset trains exactly like plain SGD on the
+subset and the learning rate keeps its meaning.
+
+:class:`CoresetLoader` wraps a ``torch.utils.data.DataLoader`` over the user's own dataset. The subset lives
+only in the main process (in the sampler and in an index -> weight table): worker processes just read
+``dataset[i]``. So :meth:`CoresetLoader.set_coreset` can swap the subset between epochs without rebuilding
+the dataset, the DataLoader or (persistent) workers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data.dataloader import default_collate
+
+from ..coreset import Coreset
+from ..errors import LessdataError
+
+__all__ = ["CoresetLoader", "CoresetSampler", "weighted_loss"]
+
+
+def weighted_loss(
+    loss_fn_none: Callable, out: torch.Tensor, y: torch.Tensor, w: torch.Tensor
+) -> torch.Tensor:
+    """Mean of per-example losses multiplied by per-example weights: ``(loss_fn_none(out, y) * w).mean()``.
+
+    ``loss_fn_none`` must return one loss per example (``reduction="none"``); losses with extra dimensions
+    (e.g. per token) are weighted along the batch dimension and averaged over everything.
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> out, y = torch.tensor([[2.0, 0.0], [0.0, 1.0]]), torch.tensor([0, 1])
+        >>> w = torch.ones(2)
+        >>> bool(torch.isclose(weighted_loss(nn.CrossEntropyLoss(reduction="none"), out, y, w),
+        ...                    nn.CrossEntropyLoss()(out, y)))
+        True
+    """
+    return _weighted_mean(loss_fn_none(out, y), w)
+
+
+def _weighted_mean(losses: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    if losses.ndim == 0:
+        raise LessdataError(
+            "the loss function returned a single number; weighted training needs one loss per example "
+            "(construct it with reduction='none')"
+        )
+    if losses.shape[0] != w.shape[0]:
+        raise LessdataError(f"got {losses.shape[0]} per-example losses but {w.shape[0]} weights")
+    w = w.to(device=losses.device, dtype=losses.dtype).reshape((-1,) + (1,) * (losses.ndim - 1))
+    return (losses * w).mean()
+
+
+class CoresetSampler(Sampler[int]):
+    """Yields the dataset indices of the current subset, reshuffled each epoch from ``(seed, epoch)``.
+
+    The epoch advances by one each time the sampler is iterated; :meth:`set_epoch` pins it (PyTorch
+    Lightning calls it before every epoch, as it does for ``DistributedSampler``).
+    """
+
+    def __init__(self, indices: np.ndarray, shuffle: bool = True, seed: int = 0):
+        self.indices = np.asarray(indices, dtype=np.int64)
+        self.shuffle = bool(shuffle)
+        self.seed = int(seed)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return int(self.indices.shape[0])
+
+    def __iter__(self) -> Iterator[int]:
+        epoch, self.epoch = self.epoch, self.epoch + 1
+        order = self.indices
+        if self.shuffle:
+            order = order[np.random.default_rng([self.seed, epoch]).permutation(order.shape[0])]
+        return iter(order.tolist())
+
+
+class _Indexed(Dataset):
+    """``dataset[i]`` paired with ``i``, so the main process can look up the weight of every example."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i):
+        return self.dataset[i], i
+
+
+class _CollateWithIndex:
+    """Collate the samples with the user's collate function and the indices into a LongTensor."""
+
+    def __init__(self, collate_fn: Callable):
+        self.collate_fn = collate_fn
+
+    def __call__(self, items):
+        samples, indices = zip(*items, strict=True)
+        return self.collate_fn(list(samples)), torch.as_tensor(indices, dtype=torch.long)
+
+
+class CoresetLoader:
+    """Iterate mini-batches of a coreset (or of the full data) with per-example weights.
+
+    Each batch is ``(x, y, w)`` — the fields of the user's samples followed by ``w``, a float32 tensor of
+    weights (mean 1 over the coreset; all ones when training on the full data). With
+    ``return_indices=True`` the batch also ends with ``idx``, the LongTensor of dataset indices, for
+    callbacks that record per-example training dynamics.
+
+    Args:
+        dataset: any map-style dataset (``len`` and ``__getitem__``), typically yielding ``(x, y)``.
+        coreset: the subset to train on; ``None`` trains on every example with weight 1.
+        batch_size, drop_last, num_workers, pin_memory, persistent_workers, collate_fn: as for
+            ``torch.utils.data.DataLoader``.
+        shuffle: reshuffle the subset every epoch, deterministically from ``(seed, epoch)``.
+        seed: seed of the shuffling.
+        return_indices: also yield the dataset indices of the batch.
+        **dataloader_kwargs: passed on to ``DataLoader`` (e.g. ``prefetch_factor``, ``worker_init_fn``).
+
+    Example:
+        >>> import numpy as np, torch
+        >>> from torch.utils.data import TensorDataset
+        >>> from lessdata.coreset import Coreset
+        >>> data = TensorDataset(torch.randn(10, 3), torch.arange(10) % 2)
+        >>> coreset = Coreset(indices=[1, 4, 7], weights=[1.0, 2.0, 3.0], n=10)
+        >>> loader = CoresetLoader(data, coreset, batch_size=8)
+        >>> x, y, w = next(iter(loader))
+        >>> x.shape, sorted(w.tolist())
+        (torch.Size([3, 3]), [0.5, 1.0, 1.5])
+        >>> loader.set_coreset(None)        # next epoch: the full data, all weights 1
+        >>> len(loader.indices)
+        10
+    """
+
+    def __init__(
+        self,
+        dataset,
+        coreset: Coreset | None = None,
+        batch_size: int = 128,
+        shuffle: bool = True,
+        seed: int = 0,
+        num_workers: int = 0,
+        *,
+        drop_last: bool = False,
+        pin_memory: bool = False,
+        persistent_workers: bool = False,
+        collate_fn: Callable | None = None,
+        return_indices: bool = False,
+        **dataloader_kwargs: Any,
+    ):
+        try:
+            self.size = len(dataset)
+        except TypeError:
+            raise LessdataError("CoresetLoader needs a map-style dataset with len() and indexing") from None
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise LessdataError(f"batch_size must be a positive integer, got {batch_size!r}")
+        for bad in ("sampler", "batch_sampler", "shuffle", "generator"):
+            if bad in dataloader_kwargs:
+                raise LessdataError(f"CoresetLoader chooses the examples itself; do not pass {bad}=")
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.return_indices = bool(return_indices)
+        self.sampler = CoresetSampler(np.arange(self.size), shuffle=shuffle, seed=seed)
+        self._loader = DataLoader(
+            _Indexed(dataset),
+            batch_size=batch_size,
+            sampler=self.sampler,
+            num_workers=num_workers,
+            drop_last=drop_last,
+            pin_memory=pin_memory,
+            persistent_workers=persistent_workers and num_workers > 0,
+            collate_fn=_CollateWithIndex(collate_fn or default_collate),
+            **dataloader_kwargs,
+        )
+        self.coreset: Coreset | None = None
+        self._weight_of: np.ndarray | None = None  # dense index -> weight table; None means all ones
+        self.set_coreset(coreset)
+
+    # ------------------------------------------------------------------------------------------ subset
+    def set_coreset(self, coreset: Coreset | None) -> None:
+        """Train on ``coreset`` from the next epoch on (``None``: the full data with weight 1)."""
+        if coreset is None:
+            self.sampler.indices = np.arange(self.size, dtype=np.int64)
+            self._weight_of = None
+            self.coreset = None
+            return
+        if not isinstance(coreset, Coreset):
+            raise LessdataError(f"expected a lessdata Coreset or None, got {type(coreset).__name__}")
+        if len(coreset) == 0:
+            raise LessdataError("cannot train on an empty Coreset")
+        if coreset.n is not None and coreset.n != self.size:
+            raise LessdataError(
+                f"Coreset was selected from {coreset.n} examples but the dataset has {self.size}"
+            )
+        top = int(coreset.indices.max())
+        if top >= self.size:
+            raise LessdataError(f"Coreset index {top} is out of range for a dataset of {self.size} examples")
+        if not np.isfinite(coreset.weights).all() or (coreset.weights < 0).any():
+            raise LessdataError("Coreset weights must be finite and non-negative to train with them")
+        weights = coreset.normalized_weights()
+        table = np.zeros(self.size, dtype=np.float32)
+        table[coreset.indices] = weights
+        self.sampler.indices = coreset.indices.copy()
+        self._weight_of = table
+        self.coreset = coreset
+
+    def set_epoch(self, epoch: int) -> None:
+        """Fix the epoch whose shuffle the next iteration uses (it otherwise advances by one per pass)."""
+        self.sampler.set_epoch(epoch)
+
+    @property
+    def indices(self) -> np.ndarray:
+        """Dataset indices of the current subset (selection order, before shuffling)."""
+        return self.sampler.indices
+
+    def weights_of(self, indices: Sequence[int] | np.ndarray | torch.Tensor) -> np.ndarray:
+        """Training weights of the given dataset indices (0 for examples outside the current subset)."""
+        idx = np.asarray(indices, dtype=np.int64)
+        if self._weight_of is None:
+            return np.ones(idx.shape, dtype=np.float32)
+        return self._weight_of[idx]
+
+    # ------------------------------------------------------------------------------------- iteration
+    def __len__(self) -> int:
+        """Number of batches per epoch for the current subset."""
+        k = len(self.sampler)
+        return k // self.batch_size if self._loader.drop_last else math.ceil(k / self.batch_size)
+
+    def __iter__(self):
+        # A generator: the subset is read at the first batch, not when iter() is called, so a subset swapped
+        # in between the two (as Lightning does at epoch start) is the one trained on.
+        for sample, idx in self._loader:
+            w = torch.from_numpy(self.weights_of(idx.numpy()))
+            fields = tuple(sample) if isinstance(sample, (tuple, list)) else (sample,)
+            yield (*fields, w, idx) if self.return_indices else (*fields, w)
+
+    def __repr__(self) -> str:
+        what = "full data" if self.coreset is None else f"coreset {self.coreset.method or 'subset'}"
+        size = f"{len(self.sampler)} of {self.size} examples"
+        return f"CoresetLoader({what}: {size}, batch_size={self.batch_size})"
