@@ -10,8 +10,8 @@ optimizer in :mod:`lessdata.submodular.optimizers`:
 - ``reset()``: back to the empty selection.
 
 Gains must be computed the same way whichever optimizer asks, so that lazy evaluation reproduces the naive
-greedy choice exactly: each kernel below is serial, and large batches are split across threads (see
-:func:`_batched`) rather than compiled into a second, differently vectorised parallel kernel.
+greedy choice exactly: every facility-location gain is computed by one serial kernel, and large batches
+are split across threads rather than compiled into a second, differently vectorised parallel kernel.
 """
 
 from __future__ import annotations
@@ -27,29 +27,6 @@ from numba import njit, prange
 
 from ..errors import LessdataError
 
-_THREAD_CHUNK = 4096  # candidates per thread task when a batch is split across cores
-
-
-def _threads() -> int:
-    return max(1, min(os.cpu_count() or 1, 8))
-
-
-@functools.lru_cache(maxsize=1)
-def _pool():
-    return ThreadPoolExecutor(max_workers=_threads(), thread_name_prefix="lessdata-gains")
-
-
-def _batched(kernel, cands, *args):
-    """Run a serial ``kernel(cands, *args)`` over chunks of ``cands`` on a thread pool (numba releases the
-    GIL). Every candidate's gain is computed by the same machine code whatever the batch size, so gains are
-    bitwise identical between a one-candidate call (lazy greedy) and a full sweep (naive greedy)."""
-    if cands.shape[0] <= _THREAD_CHUNK or _threads() == 1:
-        return kernel(cands, *args)
-    step = max(_THREAD_CHUNK, -(-cands.shape[0] // _threads()))
-    chunks = [cands[i: i + step] for i in range(0, cands.shape[0], step)]
-    return np.concatenate(list(_pool().map(lambda c: kernel(c, *args), chunks)))
-
-
 class Objective(Protocol):
     n_candidates: int
 
@@ -62,41 +39,35 @@ class Objective(Protocol):
     def reset(self) -> None: ...
 
 
-# ---------------------------------------------------------------------------------- dense kernels
+# --------------------------------------------------------------------------------------- kernels
+# Dense rows use (A=S, B=unused, C=unused); sparse rows use (A=indptr, B=indices, C=data). Every gain,
+# whichever optimizer asks for it, is computed by `_dense_gain` / `_sparse_gain`, so lazy and naive greedy
+# see bitwise-identical values.
 @njit(fastmath=True, nogil=True, cache=True)
-def _dense_gains(cands, S, memo, w):
-    out = np.empty(cands.shape[0], dtype=np.float64)
-    n = memo.shape[0]
-    for t in range(cands.shape[0]):
-        row = S[cands[t]]
-        total = np.float32(0.0)
-        for i in range(n):
-            total += w[i] * max(row[i] - memo[i], np.float32(0.0))
-        out[t] = total
-    return out
+def _dense_gain(S, B, C, c, memo, w):
+    row = S[c]
+    total = np.float32(0.0)
+    for i in range(memo.shape[0]):
+        total += w[i] * max(row[i] - memo[i], np.float32(0.0))
+    return np.float64(total)
+
+
+@njit(fastmath=True, nogil=True, cache=True)
+def _sparse_gain(indptr, indices, data, c, memo, w):
+    total = np.float32(0.0)
+    for p in range(indptr[c], indptr[c + 1]):
+        i = indices[p]
+        total += w[i] * max(data[p] - memo[i], np.float32(0.0))
+    return np.float64(total)
 
 
 @njit(nogil=True, cache=True)
-def _dense_add(S, j, memo, assign):
+def _dense_add(S, B, C, j, memo, assign):
+    row = S[j]
     for i in range(memo.shape[0]):
-        v = S[j, i]
-        if v > memo[i]:
-            memo[i] = v
+        if row[i] > memo[i]:
+            memo[i] = row[i]
             assign[i] = j
-
-
-# --------------------------------------------------------------------------------- sparse kernels
-@njit(fastmath=True, nogil=True, cache=True)
-def _sparse_gains(cands, indptr, indices, data, memo, w):
-    out = np.empty(cands.shape[0], dtype=np.float64)
-    for t in range(cands.shape[0]):
-        c = cands[t]
-        total = np.float32(0.0)
-        for p in range(indptr[c], indptr[c + 1]):
-            i = indices[p]
-            total += w[i] * max(data[p] - memo[i], np.float32(0.0))
-        out[t] = total
-    return out
 
 
 @njit(nogil=True, cache=True)
@@ -108,6 +79,103 @@ def _sparse_add(indptr, indices, data, j, memo, assign):
             assign[i] = j
 
 
+@njit(nogil=True, cache=True)
+def _gains_batch(gain, A, B, C, cands, memo, w):
+    out = np.empty(cands.shape[0], dtype=np.float64)
+    for t in range(cands.shape[0]):
+        out[t] = gain(A, B, C, cands[t], memo, w)
+    return out
+
+
+# ------------------------------------------------------------------------- pruning dead entries
+# memo only grows, so an entry s_ci <= memo_i can never contribute to a gain again: dropping such entries
+# (and the rows of selected candidates) keeps every later gain and update exact while shrinking the rows.
+@njit(parallel=True, cache=True)
+def _alive_dense(S, rows, memo, removed):
+    counts = np.zeros(rows.shape[0], dtype=np.int64)
+    for t in prange(rows.shape[0]):
+        c = rows[t]
+        if removed[c]:
+            continue
+        cnt = 0
+        for i in range(memo.shape[0]):
+            if S[c, i] > memo[i]:
+                cnt += 1
+        counts[t] = cnt
+    return counts
+
+
+@njit(parallel=True, cache=True)
+def _alive_sparse(indptr, indices, data, rows, memo, removed):
+    counts = np.zeros(rows.shape[0], dtype=np.int64)
+    for t in prange(rows.shape[0]):
+        c = rows[t]
+        if removed[c]:
+            continue
+        cnt = 0
+        for p in range(indptr[c], indptr[c + 1]):
+            if data[p] > memo[indices[p]]:
+                cnt += 1
+        counts[t] = cnt
+    return counts
+
+
+@njit(nogil=True, cache=True)
+def _prune_dense(S, B, C, memo, removed, r0, r1, counts, out_idx, out_data, q):
+    """Copy the live entries of rows r0..r1-1 into the buffers from position q.
+
+    Returns ``(next_row, q)``; ``next_row < r1`` means the buffers filled up inside that row (which is then
+    redone from its start after the caller grows them)."""
+    cap = out_idx.shape[0]
+    for c in range(r0, r1):
+        start = q
+        if not removed[c]:
+            row = S[c]
+            for i in range(memo.shape[0]):
+                if row[i] > memo[i]:
+                    if q >= cap:
+                        return c, start
+                    out_idx[q] = i
+                    out_data[q] = row[i]
+                    q += 1
+        counts[c] = q - start
+    return r1, q
+
+
+@njit(nogil=True, cache=True)
+def _prune_sparse(indptr, indices, data, memo, removed, r0, r1, counts, out_idx, out_data, q):
+    """As :func:`_prune_dense`, for rows already stored sparse."""
+    cap = out_idx.shape[0]
+    for c in range(r0, r1):
+        start = q
+        if not removed[c]:
+            for p in range(indptr[c], indptr[c + 1]):
+                i = indices[p]
+                if data[p] > memo[i]:
+                    if q >= cap:
+                        return c, start
+                    out_idx[q] = i
+                    out_data[q] = data[p]
+                    q += 1
+        counts[c] = q - start
+    return r1, q
+
+
+_THREAD_CHUNK = 2048  # candidates per thread task when a batch of gains is split across cores
+_FIRST_CHECK = 4  # picks before the first pruning check; later checks at 8, 16, 32, ...
+_PRUNE_BELOW = 0.4  # prune when the live entries are under this share of what is stored
+_SAMPLE_ROWS = 256
+
+
+def _threads() -> int:
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+@functools.lru_cache(maxsize=1)
+def _pool():
+    return ThreadPoolExecutor(max_workers=_threads(), thread_name_prefix="lessdata-gains")
+
+
 class FacilityLocation:
     """Facility location ``F(S) = Σ_i w_i · max(0, max_{j∈S} s_ij)`` (Cornuéjols et al. 1977).
 
@@ -115,6 +183,10 @@ class FacilityLocation:
     scipy sparse; rectangular when the candidates are a separate set from the represented points. Negative
     similarities count as 0 (the per-point memo starts at 0). Keeps the per-point current maximum (memo)
     and which selected candidate attains it (``assignment``), so each gain costs one row.
+
+    As picks accumulate, entries that can no longer raise any point's memo are pruned (checked at 32, 64,
+    128, ... picks): the rows become short sparse lists and later gains cost a fraction of a dense row, while
+    every gain stays exact. ``prune=False`` turns this off.
 
     >>> S = np.array([[1.0, 0.5], [0.2, 1.0]], dtype=np.float32)
     >>> f = FacilityLocation(S)
@@ -124,19 +196,17 @@ class FacilityLocation:
     1.5
     """
 
-    def __init__(self, similarity, weights: np.ndarray | None = None):
-        self.sparse = sp.issparse(similarity)
-        if self.sparse:
+    def __init__(self, similarity, weights: np.ndarray | None = None, prune: bool = True):
+        self.source_sparse = sp.issparse(similarity)
+        if self.source_sparse:
             S = sp.csr_matrix(similarity, dtype=np.float32)
             S.sort_indices()
-            self._indptr = S.indptr.astype(np.int64)
-            self._indices = S.indices
-            self._data = S.data
         else:
             S = np.ascontiguousarray(similarity, dtype=np.float32)
             if S.ndim != 2:
                 raise LessdataError(f"similarity must be 2-D, got shape {S.shape}")
         self.S = S
+        self.prune = prune
         self.n_candidates, self.n_points = S.shape
         if weights is None:
             self.w = np.ones(self.n_points, dtype=np.float32)
@@ -148,57 +218,133 @@ class FacilityLocation:
                 raise LessdataError("point weights must be finite and non-negative")
         self.reset()
 
+    # ------------------------------------------------------------------------------------ state
     def reset(self) -> None:
         self.memo = np.zeros(self.n_points, dtype=np.float32)
         self.assignment = np.full(self.n_points, -1, dtype=np.int64)
+        self.selected_mask = np.zeros(self.n_candidates, dtype=np.bool_)
+        self.n_selected = 0
+        self._next_check = _FIRST_CHECK
+        self.prunings = 0
+        if self.source_sparse:
+            self._set_rows(self.S.indptr.astype(np.int64), self.S.indices, self.S.data)
+        else:
+            self.sparse = False
+            self.rows = (self.S, np.zeros(1, dtype=np.int32), np.zeros(1, dtype=np.float32))
+            self._gain, self._add = _dense_gain, _dense_add
 
+    def _set_rows(self, indptr, indices, data):
+        self.sparse = True
+        self.rows = (indptr, indices, data)
+        self._gain, self._add = _sparse_gain, _sparse_add
+
+    def stored_entries(self) -> int:
+        """Similarity entries the gains currently read (all of a dense matrix; the live ones once pruned)."""
+        return self.n_candidates * self.n_points if not self.sparse else int(self.rows[2].shape[0])
+
+    # --------------------------------------------------------------------------------- protocol
     def gains(self, candidates) -> np.ndarray:
         cands = np.ascontiguousarray(candidates, dtype=np.int64).reshape(-1)
-        if self.sparse:
-            return _batched(_sparse_gains, cands, self._indptr, self._indices, self._data, self.memo, self.w)
-        return _batched(_dense_gains, cands, self.S, self.memo, self.w)
+        A, B, C = self.rows
+        args = (self._gain, A, B, C)
+        if cands.shape[0] <= _THREAD_CHUNK or _threads() == 1:
+            return _gains_batch(*args, cands, self.memo, self.w)
+        step = max(_THREAD_CHUNK, -(-cands.shape[0] // _threads()))
+        chunks = [cands[i: i + step] for i in range(0, cands.shape[0], step)]
+        return np.concatenate(list(_pool().map(lambda c: _gains_batch(*args, c, self.memo, self.w), chunks)))
 
     def add(self, j: int) -> None:
+        j = int(j)
+        A, B, C = self.rows
+        self._add(A, B, C, j, self.memo, self.assignment)
+        self.selected_mask[j] = True
+        self.n_selected += 1
+        self.checkpoint()
+
+    def checkpoint(self) -> None:
+        """Prune dead entries when ``n_selected`` reaches the next check and enough of them are dead."""
+        if self.n_selected < self._next_check:
+            return
+        while self._next_check <= self.n_selected:
+            self._next_check *= 2
+        if not self.prune:
+            return
+        A, B, C = self.rows
+        open_rows = np.flatnonzero(~self.selected_mask)
+        if len(open_rows) == 0:
+            return
+        # estimate the live share on a fixed sample of rows before paying for a full pass
+        sample = open_rows[np.linspace(0, len(open_rows) - 1, min(_SAMPLE_ROWS, len(open_rows))).astype(np.int64)]
         if self.sparse:
-            _sparse_add(self._indptr, self._indices, self._data, int(j), self.memo, self.assignment)
+            live = _alive_sparse(A, B, C, sample, self.memo, self.selected_mask).sum()
+            stored = (A[sample + 1] - A[sample]).sum()
         else:
-            _dense_add(self.S, int(j), self.memo, self.assignment)
+            live = _alive_dense(A, sample, self.memo, self.selected_mask).sum()
+            stored = len(sample) * self.n_points
+        if stored == 0 or live > _PRUNE_BELOW * stored:
+            return
+        self._prune(live / stored)
+        self.prunings += 1
+
+    def _prune(self, live_share: float) -> None:
+        """Rebuild the rows keeping only live entries: one pass, row ranges split over threads."""
+        A, B, C = self.rows
+        kernel = _prune_sparse if self.sparse else _prune_dense
+        m = self.n_candidates
+        counts = np.zeros(m, dtype=np.int64)
+        index_dtype = np.int32 if self.n_points < 2**31 else np.int64
+        bounds = np.linspace(0, m, _threads() + 1).astype(np.int64)
+
+        def run(r0, r1):
+            stored = (A[r1] - A[r0]) if self.sparse else (r1 - r0) * self.n_points
+            cap = int(stored * min(1.0, 1.25 * live_share)) + 1024
+            idx, dat, q, row = np.empty(cap, index_dtype), np.empty(cap, np.float32), 0, r0
+            while True:
+                row, q = kernel(A, B, C, self.memo, self.selected_mask, row, r1, counts, idx, dat, q)
+                if row == r1:
+                    return idx[:q], dat[:q]
+                idx = np.concatenate([idx[:q], np.empty(len(idx), index_dtype)])
+                dat = np.concatenate([dat[:q], np.empty(len(dat), np.float32)])
+
+        parts = list(_pool().map(lambda b: run(*b), zip(bounds[:-1], bounds[1:])))
+        indptr = np.zeros(m + 1, dtype=np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        self._set_rows(indptr, np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
 
     def value(self) -> float:
         return float(np.dot(self.w.astype(np.float64), self.memo.astype(np.float64)))
 
     def evaluate(self, selected) -> float:
-        """F(selected) from scratch, without touching the current state."""
+        """F(selected) from scratch on the original similarity, without touching the current state."""
         sel = np.asarray(selected, dtype=np.int64)
         if len(sel) == 0:
             return 0.0
         rows = self.S[sel]
-        best = np.asarray(rows.max(axis=0).todense()).ravel() if self.sparse else rows.max(axis=0)
+        best = np.asarray(rows.max(axis=0).todense()).ravel() if self.source_sparse else rows.max(axis=0)
         return float(np.dot(self.w.astype(np.float64), np.maximum(best, 0).astype(np.float64)))
 
     def cluster_sizes(self, selected: np.ndarray) -> np.ndarray:
         """Weight of each selected candidate: the (point-weighted) number of points it represents best.
 
         Each point goes to its most similar selected candidate (ties: earliest in ``selected``). With a
-        sparse similarity only covered points (positive similarity to some selected candidate) count.
+        sparse similarity only covered points (positive similarity to some selected candidate) count; with a
+        dense one, points with no positive similarity go to their argmax too, so weights sum to ``Σ w``.
+        ``selected`` must be the selection that produced the current state.
         """
         sel = np.asarray(selected, dtype=np.int64)
         if len(sel) == 0:
             return np.zeros(0, dtype=np.float32)
-        if self.sparse:
-            assign = self.assignment
-            covered = assign >= 0
-            pos = np.full(self.n_candidates, -1, dtype=np.int64)
-            pos[sel] = np.arange(len(sel))
-            owner = pos[assign[covered]]
-            if (owner < 0).any():
-                raise LessdataError("cluster_sizes needs the selection that produced the current state")
-            return np.bincount(owner, weights=self.w[covered], minlength=len(sel)).astype(np.float32)
-        owner = np.empty(self.n_points, dtype=np.int64)
-        for start in range(0, self.n_points, 65536):
-            stop = min(start + 65536, self.n_points)
-            owner[start:stop] = np.argmax(self.S[sel, start:stop], axis=0)
-        return np.bincount(owner, weights=self.w, minlength=len(sel)).astype(np.float32)
+        pos = np.full(self.n_candidates, -1, dtype=np.int64)
+        pos[sel] = np.arange(len(sel))
+        owner = np.where(self.assignment >= 0, pos[np.maximum(self.assignment, 0)], -1)
+        if ((self.assignment >= 0) & (owner < 0)).any():
+            raise LessdataError("cluster_sizes needs the selection that produced the current state")
+        if not self.source_sparse:
+            lost = np.flatnonzero(owner < 0)
+            if len(lost):
+                owner[lost] = np.argmax(self.S[np.ix_(sel, lost)], axis=0)
+        covered = owner >= 0
+        return np.bincount(owner[covered], weights=self.w[covered], minlength=len(sel)).astype(np.float32)
 
 
 # ------------------------------------------------------------------------------------- graph cut

@@ -22,9 +22,11 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from .._validation import check_choice
 from ..errors import LessdataError
+from .functions import FacilityLocation
 
 OPTIMIZERS = ("naive", "lazy", "stochastic", "lazier_than_lazy", "random_greedy")
 
@@ -87,9 +89,86 @@ def _naive(obj, k, n, rng, epsilon, progress):
     return picks, gains, evals
 
 
+# ------------------------------------------------------------------ lazy greedy, compiled fast path
+@njit(cache=True, inline="always")
+def _before(key, idx, a, b):
+    """Heap order: larger gain first, ties to the lower index."""
+    return key[a] > key[b] or (key[a] == key[b] and idx[a] < idx[b])
+
+
+@njit(cache=True)
+def _sift_down(key, idx, size, pos):
+    while True:
+        child = 2 * pos + 1
+        if child >= size:
+            return
+        if child + 1 < size and _before(key, idx, child + 1, child):
+            child += 1
+        if not _before(key, idx, child, pos):
+            return
+        key[pos], key[child] = key[child], key[pos]
+        idx[pos], idx[child] = idx[child], idx[pos]
+        pos = child
+
+
+@njit(cache=True)
+def _heapify(key, idx):
+    for pos in range(key.shape[0] // 2 - 1, -1, -1):
+        _sift_down(key, idx, key.shape[0], pos)
+
+
+@njit(cache=True)
+def _lazy_segment(gain, add, A, B, C, memo, w, assign, key, idx, size, fresh, step, stop, picks, pgains):
+    """Lazy greedy steps ``step..stop-1`` on a heap of stale bounds; re-evaluates the top in place."""
+    evals = 0
+    while step < stop and size > 0:
+        j = idx[0]
+        if fresh[j] == step:
+            add(A, B, C, j, memo, assign)
+            picks[step] = j
+            pgains[step] = key[0]
+            step += 1
+            size -= 1
+            key[0], idx[0] = key[size], idx[size]
+            _sift_down(key, idx, size, 0)
+        else:
+            key[0] = gain(A, B, C, j, memo, w)
+            fresh[j] = step
+            evals += 1
+            _sift_down(key, idx, size, 0)
+    return size, step, evals
+
+
+def _lazy_facility_location(obj: FacilityLocation, k, n, progress):
+    """Lazy greedy with the heap and the evaluations compiled; pauses at the objective's pruning checks."""
+    key = obj.gains(np.arange(n, dtype=np.int64))
+    idx = np.arange(n, dtype=np.int64)
+    _heapify(key, idx)
+    fresh = np.zeros(n, dtype=np.int64)
+    picks = np.empty(k, dtype=np.int64)
+    pgains = np.empty(k, dtype=np.float64)
+    size, step, evals = n, 0, n
+    report_every = max(1, k // 100)
+    while step < k:
+        stop = min(k, obj._next_check, step + report_every)
+        A, B, C = obj.rows
+        size, new_step, e = _lazy_segment(obj._gain, obj._add, A, B, C, obj.memo, obj.w, obj.assignment,
+                                          key, idx, size, fresh, step, stop, picks, pgains)
+        evals += e
+        obj.selected_mask[picks[step:new_step]] = True
+        obj.n_selected = new_step
+        obj.checkpoint()
+        if progress is not None:
+            progress.update(new_step - step)
+        step = new_step
+    return picks, pgains, evals
+
+
 def _lazy(obj, k, n, rng, epsilon, progress):
     if k == 0:
         return [], [], 0
+    if type(obj) is FacilityLocation and obj.n_selected == 0:
+        return _lazy_facility_location(obj, k, n, progress)
     g = obj.gains(np.arange(n))
     # heap entries (-gain, index): the smallest tuple is the largest gain, ties to the lowest index
     heap = list(zip((-g).tolist(), range(n)))

@@ -20,10 +20,13 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.sparse as sp
 from numba import njit, prange
+from threadpoolctl import threadpool_limits
 
 from ..errors import LessdataError
 
@@ -33,30 +36,38 @@ METRICS = ("euclidean", "cosine", "rbf", "precomputed")
 DEFAULT_MEMORY_CAP = 2 * 2**30
 EXACT_KNN_LIMIT = 200_000
 DEFAULT_NEIGHBORS = 64
-_BLOCK_ROWS = 2048
+_BLOCK_ROWS = 256  # rows per block: a block stays in cache between the multiply and the transform
 
 
 # ------------------------------------------------------------------------------------------ kernels
-@njit(parallel=True, fastmath=True, cache=True)
-def _gram_to_distance(G, sq_rows, sq_cols, diag_start):
+# Each worker thread multiplies one block of rows with single-threaded BLAS and transforms it while it is
+# still in cache; BLAS and numba never run their own thread pools at the same time (they would fight).
+@njit(fastmath=True, nogil=True, cache=True)
+def _block_to_distance(G, sq_rows, sq_cols, diag_start):
     """In place: G (Y_blk @ X.T) -> euclidean distances; returns the block's largest distance.
 
     ``diag_start >= 0`` marks a square block starting at that column, whose diagonal is set to exactly 0.
     """
     m, n = G.shape
-    row_max = np.zeros(m, dtype=np.float32)
-    for r in prange(m):
-        best = np.float32(0.0)
+    best = np.float32(0.0)
+    for r in range(m):
         for c in range(n):
             v = sq_rows[r] + sq_cols[c] - np.float32(2.0) * G[r, c]
             v = np.float32(math.sqrt(v)) if v > 0 else np.float32(0.0)
             G[r, c] = v
-            if v > best:
-                best = v
+            best = max(best, v)
         if diag_start >= 0:
             G[r, diag_start + r] = 0.0
-        row_max[r] = best
-    return row_max.max()
+    return best
+
+
+@njit(fastmath=True, nogil=True, cache=True)
+def _block_exp_neg_scaled(S, scale):
+    """In place: S <- exp(-S * scale) (RBF similarity from distances)."""
+    m, n = S.shape
+    for r in range(m):
+        for c in range(n):
+            S[r, c] = np.float32(math.exp(-S[r, c] * scale))
 
 
 @njit(parallel=True, fastmath=True, cache=True)
@@ -68,16 +79,11 @@ def _flip_inplace(S, top):
             S[r, c] = top - S[r, c]
 
 
-@njit(parallel=True, fastmath=True, cache=True)
-def _exp_neg_scaled_inplace(S, scale):
-    """S <- exp(-S * scale) (RBF similarity from distances)."""
-    m, n = S.shape
-    for r in prange(m):
-        for c in range(n):
-            S[r, c] = np.float32(math.exp(-S[r, c] * scale))
-
-
 # ------------------------------------------------------------------------------------------ helpers
+def _workers() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
 def _normalize_rows(X: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(X, axis=1, keepdims=True)
     return np.ascontiguousarray(X / np.maximum(norms, np.float32(1e-12)), dtype=np.float32)
@@ -116,17 +122,23 @@ def dense_similarity(X: np.ndarray, Y: np.ndarray | None = None, metric: str = "
     S = np.empty((Y.shape[0], X.shape[0]), dtype=np.float32)
     sq_x = np.einsum("ij,ij->i", X, X, dtype=np.float32) if metric != "cosine" else None
     sq_y = sq_x if square else (np.einsum("ij,ij->i", Y, Y, dtype=np.float32) if metric != "cosine" else None)
-    top = np.float32(0.0)
-    for start in range(0, Y.shape[0], _BLOCK_ROWS):
+    scale = np.float32(1.0 / X.shape[1])
+
+    def block(start):
         stop = min(start + _BLOCK_ROWS, Y.shape[0])
-        block = S[start:stop]
-        np.matmul(Y[start:stop], X.T, out=block)
-        if metric != "cosine":
-            top = max(top, _gram_to_distance(block, sq_y[start:stop], sq_x, start if square else -1))
+        out = S[start:stop]
+        np.matmul(Y[start:stop], X.T, out=out)
+        if metric == "cosine":
+            return np.float32(0.0)
+        top = _block_to_distance(out, sq_y[start:stop], sq_x, start if square else -1)
+        if metric == "rbf":
+            _block_exp_neg_scaled(out, scale)
+        return top
+
+    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(_workers()) as pool:
+        top = max(pool.map(block, range(0, Y.shape[0], _BLOCK_ROWS)))
     if metric == "euclidean":
         _flip_inplace(S, np.float32(top))
-    elif metric == "rbf":
-        _exp_neg_scaled_inplace(S, np.float32(1.0 / X.shape[1]))
     return S
 
 

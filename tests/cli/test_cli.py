@@ -1,0 +1,348 @@
+"""The `lessdata` command: select / methods / inspect / demo, and one-line errors with exit code 2."""
+
+import importlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+import lessdata
+from lessdata import Coreset
+from lessdata.cli import app
+from lessdata.data import write_idx
+
+fm = importlib.import_module("lessdata.data.fashion_mnist")  # the package exports a function of that name
+runner = CliRunner()
+
+N_PER_CLASS = 30
+NAMES = np.array(["cat", "dog", "eel"])
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def assert_ok(result):
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    assert "Traceback" not in result.output
+
+
+def assert_bad_input(result, out: Path | None = None, *fragments):
+    """Exit 2, exactly one `error:` line on stderr, nothing on stdout, no traceback, no output file."""
+    assert result.exit_code == 2, (result.stdout, result.stderr, result.exception)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    assert result.stdout == ""
+    assert "Traceback" not in result.output
+    assert isinstance(result.exception, SystemExit)
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    if out is not None:
+        assert not out.exists()
+        assert not [p for p in out.parent.iterdir() if p.name.startswith(f".{out.stem}.")]  # no temp file
+    return lines[0]
+
+
+@pytest.fixture
+def data(tmp_path):
+    """90 points in 4-D, three well separated classes of 30, saved in every input format."""
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), N_PER_CLASS)
+    X = (rng.normal(size=(len(y), 4)) + 5 * y[:, None]).astype(np.float32)
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "y.npy", y)
+    np.savez(tmp_path / "data.npz", X=X, y=y)
+    table = pa.table({"a": X[:, 0], "b": X[:, 1], "c": X[:, 2], "d": X[:, 3], "label": NAMES[y]})
+    pq.write_table(table, tmp_path / "data.parquet")
+    pacsv.write_csv(table, tmp_path / "data.csv")
+    (tmp_path / "labels.txt").write_text("\n".join(str(v) for v in y) + "\n")
+    return tmp_path, X, y
+
+
+def check_coreset(path: Path, size: int, n: int = 3 * N_PER_CLASS, labels=None):
+    cs = Coreset.load(path)
+    assert len(cs) == size and cs.n == n
+    assert float(cs.weights.sum()) == pytest.approx(n)
+    assert cs.partition is not None
+    per_part = size // 3
+    assert cs.partition_counts() == {0: per_part, 1: per_part, 2: per_part}
+    if labels is not None:
+        assert cs.params["partition_labels"] == labels
+    return cs
+
+
+# -------------------------------------------------------------------------------------------- select
+def test_select_npy_with_labels_file(data):
+    root, X, y = data
+    out = root / "out.npz"
+    result = run("select", root / "X.npy", "--labels", root / "y.npy", "--fraction", 0.1, "-o", out)
+    assert_ok(result)
+    assert "selected 9 of 90" in result.stdout and str(out) in result.stdout
+    cs = check_coreset(out, 9, labels=[0, 1, 2])
+    assert cs.method == "craig" and cs.params["metric"] == "euclidean"
+    # same as the library call with the same arguments
+    assert cs == lessdata.select(X, fraction=0.1, method="craig", labels=y, seed=0)
+
+
+def test_select_npz_reads_labels_inside_and_writes_parquet(data):
+    root, _, _ = data
+    out = root / "out.parquet"
+    assert_ok(run("select", root / "data.npz", "--budget", 12, "--metric", "cosine", "--optimizer", "naive",
+                  "-o", out))
+    cs = check_coreset(out, 12, labels=[0, 1, 2])
+    assert cs.params["metric"] == "cosine" and cs.params["optimizer"] == "naive"
+
+
+def test_select_parquet_with_label_column_and_features(data):
+    root, X, y = data
+    out = root / "out.npz"
+    assert_ok(run("select", root / "data.parquet", "--labels", "label", "--features", "a,b",
+                  "--fraction", 0.2, "-o", out))
+    cs = check_coreset(out, 18, labels=["cat", "dog", "eel"])
+    assert cs == lessdata.select(X[:, :2], fraction=0.2, labels=NAMES[y], seed=0)
+
+
+def test_select_csv_with_features_and_labels_file(data):
+    root, _, _ = data
+    out = root / "out.npz"
+    assert_ok(run("select", root / "data.csv", "--features", "a,b,c,d", "--labels", root / "labels.txt",
+                  "--fraction", 0.1, "--seed", 3, "--method", "random", "-o", out))
+    cs = check_coreset(out, 9, labels=[0, 1, 2])
+    assert cs.method == "random" and cs.seed == 3
+
+
+def test_select_param_budget_policy_and_per_part_budgets(data):
+    root, _, _ = data
+    out = root / "out.npz"
+    assert_ok(run("select", root / "data.npz", "--budget-per-part", "0=2,1=3,2=4", "--budget-policy", "equal",
+                  "--param", "n_neighbors=8", "--optimizer", "stochastic", "--epsilon", 0.1, "-o", out))
+    cs = Coreset.load(out)
+    assert cs.partition_counts() == {0: 2, 1: 3, 2: 4}
+    assert cs.params["n_neighbors"] == 8 and cs.params["epsilon"] == 0.1
+
+
+def test_select_is_deterministic_and_shows_sparse_log_unless_quiet(data):
+    root, _, _ = data
+    args = ("select", root / "data.npz", "--fraction", 0.1, "--param", "memory_cap=1")
+    loud = run(*args, "-o", root / "a.npz")
+    assert_ok(loud)
+    assert "sparse" in loud.stderr  # the engine's INFO log when the dense matrix is over the memory cap
+    quiet = run(*args, "--quiet", "-o", root / "b.npz")
+    assert_ok(quiet)
+    assert quiet.stderr == ""
+    assert Coreset.load(root / "a.npz") == Coreset.load(root / "b.npz")
+
+
+# ------------------------------------------------------------------------------------- methods / inspect
+def test_methods_lists_registered_methods():
+    result = run("methods")
+    assert_ok(result)
+    for name in ("craig", "random", "facility_location"):
+        assert name in result.stdout
+
+
+def test_inspect(data):
+    root, _, _ = data
+    out = root / "cs.parquet"
+    assert_ok(run("select", root / "data.parquet", "--labels", "label", "--fraction", 0.1, "-o", out))
+    result = run("inspect", out)
+    assert_ok(result)
+    for text in ("craig", "size", "9", "90", "10.00%", "metric=euclidean", "weights", "cat", "dog", "eel"):
+        assert text in result.stdout
+    assert "partition_labels" not in result.stdout  # shown as the per-part table instead
+    summary = json.loads(run("inspect", out, "--json").stdout)
+    assert summary["size"] == 9 and summary["n"] == 90 and summary["method"] == "craig"
+    assert summary["partition_counts"] == {"cat": 3, "dog": 3, "eel": 3}
+    assert summary["weights"]["sum"] == pytest.approx(90)
+
+
+def test_inspect_json_without_objective(data):
+    root, _, _ = data
+    out = root / "cs.npz"
+    assert_ok(run("select", root / "X.npy", "--method", "random", "--budget", 5, "-o", out))
+    summary = json.loads(run("inspect", out, "--json").stdout)
+    assert summary["objective"] is None and summary["partition_counts"] == {}
+
+
+# ---------------------------------------------------------------------------------------------- demo
+@pytest.fixture
+def no_fashion_mnist(monkeypatch, tmp_path):
+    monkeypatch.setattr(fm, "SYSTEM_DIR", tmp_path / "not-installed")
+    monkeypatch.delenv("LESSDATA_DATA", raising=False)
+
+
+def test_demo_falls_back_to_digits(no_fashion_mnist, tmp_path):
+    out = tmp_path / "demo.npz"
+    result = run("demo", "--fraction", 0.05, "-o", out)
+    assert_ok(result)
+    text = " ".join(result.stdout.split())
+    assert "scikit-learn digits" in text and "Fashion-MNIST is not available" in text
+    assert "1,797" in text
+    cs = Coreset.load(out)
+    assert len(cs) == 90 and cs.n == 1797 and cs.method == "craig"
+    assert len(cs.partition_counts()) == 10
+
+
+def test_demo_uses_fashion_mnist_when_files_exist(monkeypatch, tmp_path):
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(10, dtype=np.uint8), 20)
+    write_idx(tmp_path / "train-images-idx3-ubyte.gz", rng.integers(0, 256, (200, 28, 28), dtype=np.uint8))
+    write_idx(tmp_path / "train-labels-idx1-ubyte.gz", labels)
+    monkeypatch.setenv("LESSDATA_DATA", str(tmp_path))
+    out = tmp_path / "demo.npz"
+    result = run("demo", "-o", out)
+    assert_ok(result)
+    text = " ".join(result.stdout.split())
+    assert "Fashion-MNIST train" in text and str(tmp_path) in text
+    for name in ("T-shirt/top", "Ankle boot", "Sneaker"):
+        assert name in text
+    cs = Coreset.load(out)
+    assert len(cs) == 20 and cs.n == 200
+    assert set(cs.partition_counts().values()) == {2}
+    assert cs == lessdata.select(
+        fm.fashion_mnist(tmp_path)[0].reshape(200, -1) / np.float32(255), fraction=0.1, method="craig",
+        labels=labels.astype(np.int64), metric="euclidean", seed=0,
+    )
+
+
+def test_demo_bad_fraction(no_fashion_mnist):
+    assert_bad_input(run("demo", "--fraction", 2), None, "fraction")
+
+
+# --------------------------------------------------------------------------------------------- errors
+def _write_bad_inputs(root: Path):
+    (root / "corrupt.npy").write_bytes(b"\x93NUMPY garbage")
+    (root / "corrupt.parquet").write_bytes(b"not parquet at all")
+    nan = np.ones((10, 3), dtype=np.float32)
+    nan[4, 1] = np.nan
+    np.save(root / "nan.npy", nan)
+    np.save(root / "flat.npy", np.ones(10))
+    np.save(root / "empty.npy", np.ones((0, 3)))
+    np.save(root / "short_labels.npy", np.zeros(7, dtype=np.int64))
+    (root / "points.txt").write_text("1 2\n3 4\n")
+
+
+BAD = {
+    "missing file": (["select", "{r}/nope.npy", "--fraction", "0.1"], ["nope.npy"]),
+    "unknown suffix": (["select", "{r}/points.txt", "--fraction", "0.1"], [".txt"]),
+    "corrupt npy": (["select", "{r}/corrupt.npy", "--fraction", "0.1"], ["corrupt.npy"]),
+    "corrupt parquet": (["select", "{r}/corrupt.parquet", "--fraction", "0.1"], ["corrupt.parquet"]),
+    "NaN in features": (["select", "{r}/nan.npy", "--fraction", "0.1"], ["NaN", "row 4"]),
+    "1-D array": (["select", "{r}/flat.npy", "--fraction", "0.1"], ["2-D"]),
+    "empty array": (["select", "{r}/empty.npy", "--fraction", "0.1"], ["empty"]),
+    "fraction 0": (["select", "{r}/X.npy", "--fraction", "0"], ["fraction"]),
+    "fraction 1.5": (["select", "{r}/X.npy", "--fraction", "1.5"], ["fraction"]),
+    "fraction not a number": (["select", "{r}/X.npy", "--fraction", "abc"], ["--fraction"]),
+    "budget 0": (["select", "{r}/X.npy", "--budget", "0"], ["budget"]),
+    "budget > n": (["select", "{r}/X.npy", "--budget", "91"], ["91", "90"]),
+    "labels wrong length": (["select", "{r}/X.npy", "--labels", "{r}/short_labels.npy", "--fraction", "0.1"],
+                            ["length 7", "90"]),
+    "labels column missing": (["select", "{r}/data.csv", "--labels", "nope", "--fraction", "0.1"], ["nope"]),
+    "feature column missing": (["select", "{r}/data.csv", "--features", "a,zz", "--fraction", "0.1"], ["zz"]),
+    "unknown method": (["select", "{r}/X.npy", "--method", "magic", "--fraction", "0.1"],
+                       ["magic", "craig", "facility_location", "random"]),
+    "unknown metric": (["select", "{r}/X.npy", "--metric", "manhattan", "--fraction", "0.1"],
+                       ["manhattan", "euclidean", "cosine", "rbf"]),
+    "unknown optimizer": (["select", "{r}/X.npy", "--optimizer", "fast", "--fraction", "0.1"],
+                          ["fast", "lazy", "naive", "stochastic", "lazier_than_lazy", "random_greedy"]),
+    "unknown budget policy": (["select", "{r}/X.npy", "--budget-policy", "fair", "--fraction", "0.1"],
+                              ["fair", "proportional", "equal"]),
+    "metric for a method without one": (["select", "{r}/X.npy", "--method", "random", "--metric", "cosine",
+                                         "--fraction", "0.1"], ["metric"]),
+    "unknown param": (["select", "{r}/X.npy", "--param", "speed=11", "--fraction", "0.1"], ["speed"]),
+    "param without =": (["select", "{r}/X.npy", "--param", "memory_cap", "--fraction", "0.1"], ["KEY=VALUE"]),
+    "fraction and budget": (["select", "{r}/X.npy", "--fraction", "0.1", "--budget", "5"], ["exactly one"]),
+    "neither fraction nor budget": (["select", "{r}/X.npy"], ["exactly one"]),
+    "part smaller than its budget": (["select", "{r}/data.npz", "--budget-per-part", "0=2,1=31"],
+                                     ["31", "30"]),
+    "per-part budget for unknown label": (["select", "{r}/data.npz", "--budget-per-part", "0=2,9=1"],
+                                          ["'9'"]),
+    "per-part budget without labels": (["select", "{r}/X.npy", "--budget-per-part", "0=2"], ["labels"]),
+    "unknown option": (["select", "{r}/X.npy", "--fraction", "0.1", "--fast"], ["--fast"]),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD), ids=list(BAD))
+def test_bad_input_is_one_line_exit_2(data, case):
+    root, _, _ = data
+    _write_bad_inputs(root)
+    args, fragments = BAD[case]
+    out = root / "out.npz"
+    result = run(*[a.format(r=root) for a in args], "-o", out)
+    assert_bad_input(result, out, *fragments)
+
+
+def test_bad_output_names(data):
+    root, _, _ = data
+    assert_bad_input(run("select", root / "X.npy", "--fraction", 0.1, "-o", root / "out.csv"),
+                     root / "out.csv", ".npz or .parquet")
+    assert_bad_input(run("select", root / "X.npy", "--fraction", 0.1, "-o", root / "X.npy" / "out.npz"),
+                     None, "not a directory")
+    assert_bad_input(run("select", root / "X.npy", "--fraction", 0.1, "-o", root), None, "directory")
+
+
+def test_failed_run_leaves_existing_output_untouched(data):
+    root, _, _ = data
+    out = root / "out.npz"
+    out.write_bytes(b"previous result")
+    assert_bad_input(run("select", root / "X.npy", "--budget", 1000, "-o", out))
+    assert out.read_bytes() == b"previous result"
+
+
+def test_inspect_bad_files(data):
+    root, _, _ = data
+    _write_bad_inputs(root)
+    assert_bad_input(run("inspect", root / "missing.npz"), None, "not found")
+    assert_bad_input(run("inspect", root / "data.npz"), None, "Coreset")
+    assert_bad_input(run("inspect", root / "data.parquet"), None, "not a lessdata Coreset")
+    assert_bad_input(run("inspect", root / "X.npy"), None, ".npz or .parquet")
+
+
+def test_unknown_command():
+    assert_bad_input(run("train"), None, "train")
+
+
+def test_version():
+    result = run("--version")
+    assert_ok(result)
+    assert result.stdout.strip() == f"lessdata {lessdata.__version__}"
+
+
+def test_console_script_entry_point(tmp_path):
+    """The installed `lessdata` script: a real process prints one line on stderr and exits 2."""
+    script = Path(sys.executable).parent / "lessdata"
+    if not script.exists():
+        pytest.skip("the lessdata console script is not installed in this environment")
+    ok = subprocess.run([script, "--version"], capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0 and ok.stdout.strip() == f"lessdata {lessdata.__version__}"
+    args = ["select", tmp_path / "nope.npy", "--fraction", "0.1", "-o", tmp_path / "o.npz"]
+    bad = subprocess.run([script, *args], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2
+    assert bad.stdout == ""
+    assert bad.stderr.strip().splitlines() == [f"error: input file not found: {tmp_path / 'nope.npy'}"]
+    assert not (tmp_path / "o.npz").exists()
+
+
+def test_rich_progress_adapter_advances_once_per_pick(data):
+    import io
+
+    from rich.console import Console
+
+    from lessdata.demo import rich_progress
+
+    _, X, y = data
+    console = Console(file=io.StringIO(), force_terminal=True)
+    with rich_progress(console, "selecting") as bar:
+        lessdata.select(X, budget=12, labels=y, seed=0, progress=bar)
+        task = bar._progress.tasks[0]
+        assert task.total == 12 and task.completed == 12
+    with rich_progress(Console(file=io.StringIO()), "selecting") as bar:
+        assert bar is None  # not a terminal: no bar
