@@ -4,6 +4,7 @@
     lessdata inspect coreset.npz
     lessdata methods
     lessdata demo
+    lessdata bench tta --quick      (lessdata.bench.cli, mounted here lazily)
 
 Bad input (a :class:`~lessdata.errors.LessdataError`, a missing or unreadable file, a bad option) prints one
 line ``error: <message>`` on stderr and exits with code 2, and no output file is written. The commands are
@@ -13,6 +14,7 @@ thin: the work is done by :func:`lessdata.select`, :class:`lessdata.Coreset` and
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import logging
 import math
@@ -37,7 +39,7 @@ EXIT_BAD_INPUT = 2
 
 # ------------------------------------------------------------------------------------------ error handling
 def _click_class(name: str) -> type:
-    # typer >= 0.20 vendors click as typer._click, older typer uses click itself: find the classes by MRO
+    # recent typer vendors click as typer._click, older typer uses click itself: find the classes by MRO
     return next(cls for cls in typer.BadParameter.__mro__ if cls.__name__ == name)
 
 
@@ -60,9 +62,26 @@ def _os_message(exc: OSError) -> str:
     return str(exc) or type(exc).__name__
 
 
+# sub-command groups that live elsewhere, imported only when used (or listed by --help)
+_LAZY_GROUPS = {"bench": ("lessdata.bench.cli", "bench_app")}
+
+
 class _Group(TyperGroup):
     """Runs the commands non-standalone so that every user error becomes one ``error:`` line and exit 2,
     whether it comes from option parsing or from lessdata itself (no usage box, no traceback)."""
+
+    def get_command(self, ctx, cmd_name):
+        cmd = super().get_command(ctx, cmd_name)
+        if cmd is None and cmd_name in _LAZY_GROUPS:
+            module, attr = _LAZY_GROUPS[cmd_name]
+            cmd = typer.main.get_group(getattr(importlib.import_module(module), attr))
+            cmd.name = cmd_name
+            self.add_command(cmd, cmd_name)
+        return cmd
+
+    def list_commands(self, ctx):
+        names = list(super().list_commands(ctx))
+        return names + [name for name in _LAZY_GROUPS if name not in names]
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         try:

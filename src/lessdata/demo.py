@@ -131,8 +131,8 @@ def run_demo(fraction: float = 0.1, seed: int = 0, console: Console | None = Non
     console = console or Console()
     data = load_demo_data()
     console.print(f"[bold]{data.name}[/]: {len(data.X):,} examples × {data.X.shape[1]} features, "
-                  f"{len(data.classes)} classes", highlight=False)
-    console.print(data.note, markup=False, highlight=False, style="dim")
+                  f"{len(data.classes)} classes", highlight=False, soft_wrap=True)
+    console.print(data.note, markup=False, highlight=False, style="dim", soft_wrap=True)
     with rich_progress(console, "selecting (CRAIG, per class)", enabled=progress) as bar:
         cs = lessdata.select(data.X, fraction=fraction, method="craig", labels=data.y, metric="euclidean",
                              seed=seed, progress=bar)
@@ -146,6 +146,7 @@ def print_demo_summary(cs: Coreset, data: DemoData, console: Console) -> None:
         f"CRAIG coreset: [bold]{len(cs):,}[/] of {n:,} examples ({len(cs) / n:.1%}), "
         f"objective {cs.objective:,.6g}, selected in [bold]{cs.seconds:.2f} s[/]",
         highlight=False,
+        soft_wrap=True,
     )
     part_labels = cs.params.get("partition_labels") or []
     selected = cs.partition_counts()

@@ -346,3 +346,12 @@ def test_rich_progress_adapter_advances_once_per_pick(data):
         assert task.total == 12 and task.completed == 12
     with rich_progress(Console(file=io.StringIO()), "selecting") as bar:
         assert bar is None  # not a terminal: no bar
+
+
+def test_bench_group_is_mounted():
+    result = run("--help")
+    assert_ok(result)
+    assert "bench" in result.stdout
+    result = run("bench", "--help")
+    assert_ok(result)
+    assert "tta" in result.stdout

@@ -257,14 +257,25 @@ def _checks(rows, full_total, full_epoch_train) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------- running arms
+def _pin_threads(threads: int | None) -> None:
+    # numba's OpenMP threading layer shares libgomp with torch and sets its thread count to all cores at
+    # every parallel launch, silently undoing torch.set_num_threads(); pin it again before torch work.
+    if threads is not None:
+        import torch
+
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+
+
 class _Selections:
     """Wraps a selector to record each Coreset's own ``seconds`` (the greedy part, signals excluded)."""
 
-    def __init__(self, selector: Callable):
-        self.selector = selector
+    def __init__(self, selector: Callable, threads: int | None = None):
+        self.selector, self.threads = selector, threads
         self.seconds: list[float] = []
 
     def __call__(self, model):
+        _pin_threads(self.threads)  # the gradients' forward pass runs after the previous numba selection
         coreset = self.selector(model)
         self.seconds.append(float(coreset.seconds))
         return coreset
@@ -274,14 +285,15 @@ class _Clock:
     """fit callback: a process CPU-time clock (training + selection, evaluation excluded) per epoch, and
     the greedy part of each epoch's selection (``coreset_seconds``)."""
 
-    def __init__(self, selections: _Selections | None):
-        self.selections = selections
+    def __init__(self, selections: _Selections | None, threads: int | None = None):
+        self.selections, self.threads = selections, threads
         self.cpu = 0.0
 
     def on_fit_start(self, model, loader):
         self.loader, self.cpu, self.mark, self.seen = loader, 0.0, time.process_time(), 0
 
     def on_epoch_start(self, epoch, model, loader):
+        _pin_threads(self.threads)
         now = time.process_time()
         self.cpu += now - self.mark  # selection (and loader setup) since the last evaluation ended
         self.mark, self.batches = now, len(loader)
@@ -319,7 +331,7 @@ class _RunProgress:
 
 
 def make_schedule(arm: Arm, *, train, labels: np.ndarray, seed: int, features: np.ndarray | None = None,
-                  craig_params: dict[str, Any] | None = None):
+                  craig_params: dict[str, Any] | None = None, threads: int | None = None):
     """The :class:`~lessdata.training.Schedule` of one arm, and the selection recorder (CRAIG only)."""
     import lessdata
     from lessdata.training import EveryKEpochs, RS2Rounds, SelectOnce, gradient_selector
@@ -337,10 +349,11 @@ def make_schedule(arm: Arm, *, train, labels: np.ndarray, seed: int, features: n
         if features is None:
             raise LessdataError("CRAIG on features needs the features array")
         selections = _Selections(lambda model: lessdata.select(features, fraction=arm.fraction, method="craig",
-                                                               labels=labels, seed=seed, **params))
+                                                               labels=labels, seed=seed, **params),
+                                 threads)
     else:
         selections = _Selections(gradient_selector(train, labels, fraction=arm.fraction, method="craig",
-                                                   seed=seed, **params))
+                                                   seed=seed, **params), threads)
     if arm.every is None:
         return SelectOnce(selections), selections
     return EveryKEpochs(selections, k=arm.every), selections
@@ -387,12 +400,14 @@ def run_grid(
         for seed in range(seeds):
             for arm in arms:
                 schedule, selections = make_schedule(arm, train=train, labels=labels, seed=seed,
-                                                     features=features, craig_params=craig_params)
+                                                     features=features, craig_params=craig_params,
+                                                     threads=threads)
+                _pin_threads(threads)
                 torch.manual_seed(seed)
                 model = model_factory()
                 load_before = _loadavg()
                 result = fit(model, train, test, schedule=schedule, epochs=epochs, seed=seed,
-                             callbacks=[_Clock(selections)],
+                             callbacks=[_Clock(selections, threads)],
                              progress=None if progress is None else _RunProgress(progress, f"{arm.label} "
                                                                                  f"{_pct(arm.fraction)} seed {seed}"),
                              **fit_kwargs)

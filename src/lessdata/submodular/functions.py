@@ -40,11 +40,11 @@ class Objective(Protocol):
 
 
 # --------------------------------------------------------------------------------------- kernels
-# Dense rows use (A=S, B=unused, C=unused); sparse rows use (A=indptr, B=indices, C=data). Every gain,
-# whichever optimizer asks for it, is computed by `_dense_gain` / `_sparse_gain`, so lazy and naive greedy
-# see bitwise-identical values.
+# Rows are passed as (sparse, S, indptr, indices, data): a dense matrix S, or CSR arrays once rows are
+# stored sparse (the unused side is a 1-element dummy). Every gain, whichever optimizer asks for it, goes
+# through `_gain`, so lazy and naive greedy see bitwise-identical values.
 @njit(fastmath=True, nogil=True, cache=True)
-def _dense_gain(S, B, C, c, memo, w):
+def _dense_gain(S, c, memo, w):
     row = S[c]
     total = np.float32(0.0)
     for i in range(memo.shape[0]):
@@ -62,28 +62,33 @@ def _sparse_gain(indptr, indices, data, c, memo, w):
 
 
 @njit(nogil=True, cache=True)
-def _dense_add(S, B, C, j, memo, assign):
-    row = S[j]
-    for i in range(memo.shape[0]):
-        if row[i] > memo[i]:
-            memo[i] = row[i]
-            assign[i] = j
+def _gain(sparse, S, indptr, indices, data, c, memo, w):
+    if sparse:
+        return _sparse_gain(indptr, indices, data, c, memo, w)
+    return _dense_gain(S, c, memo, w)
 
 
 @njit(nogil=True, cache=True)
-def _sparse_add(indptr, indices, data, j, memo, assign):
-    for p in range(indptr[j], indptr[j + 1]):
-        i = indices[p]
-        if data[p] > memo[i]:
-            memo[i] = data[p]
-            assign[i] = j
+def _add(sparse, S, indptr, indices, data, j, memo, assign):
+    if sparse:
+        for p in range(indptr[j], indptr[j + 1]):
+            i = indices[p]
+            if data[p] > memo[i]:
+                memo[i] = data[p]
+                assign[i] = j
+    else:
+        row = S[j]
+        for i in range(memo.shape[0]):
+            if row[i] > memo[i]:
+                memo[i] = row[i]
+                assign[i] = j
 
 
 @njit(nogil=True, cache=True)
-def _gains_batch(gain, A, B, C, cands, memo, w):
+def _gains_batch(sparse, S, indptr, indices, data, cands, memo, w):
     out = np.empty(cands.shape[0], dtype=np.float64)
     for t in range(cands.shape[0]):
-        out[t] = gain(A, B, C, cands[t], memo, w)
+        out[t] = _gain(sparse, S, indptr, indices, data, cands[t], memo, w)
     return out
 
 
@@ -121,7 +126,7 @@ def _alive_sparse(indptr, indices, data, rows, memo, removed):
 
 
 @njit(nogil=True, cache=True)
-def _prune_dense(S, B, C, memo, removed, r0, r1, counts, out_idx, out_data, q):
+def _prune_dense(S, memo, removed, r0, r1, counts, out_idx, out_data, q):
     """Copy the live entries of rows r0..r1-1 into the buffers from position q.
 
     Returns ``(next_row, q)``; ``next_row < r1`` means the buffers filled up inside that row (which is then
@@ -143,7 +148,7 @@ def _prune_dense(S, B, C, memo, removed, r0, r1, counts, out_idx, out_data, q):
 
 
 @njit(nogil=True, cache=True)
-def _prune_sparse(indptr, indices, data, memo, removed, r0, r1, counts, out_idx, out_data, q):
+def _prune_sparse_rows(indptr, indices, data, memo, removed, r0, r1, counts, out_idx, out_data, q):
     """As :func:`_prune_dense`, for rows already stored sparse."""
     cap = out_idx.shape[0]
     for c in range(r0, r1):
@@ -230,33 +235,30 @@ class FacilityLocation:
             self._set_rows(self.S.indptr.astype(np.int64), self.S.indices, self.S.data)
         else:
             self.sparse = False
-            self.rows = (self.S, np.zeros(1, dtype=np.int32), np.zeros(1, dtype=np.float32))
-            self._gain, self._add = _dense_gain, _dense_add
+            self.rows = (False, self.S, np.zeros(2, dtype=np.int64), np.zeros(1, dtype=np.int32),
+                         np.zeros(1, dtype=np.float32))
 
     def _set_rows(self, indptr, indices, data):
         self.sparse = True
-        self.rows = (indptr, indices, data)
-        self._gain, self._add = _sparse_gain, _sparse_add
+        self.rows = (True, np.zeros((1, 1), dtype=np.float32), indptr, indices, data)
 
     def stored_entries(self) -> int:
         """Similarity entries the gains currently read (all of a dense matrix; the live ones once pruned)."""
-        return self.n_candidates * self.n_points if not self.sparse else int(self.rows[2].shape[0])
+        return self.n_candidates * self.n_points if not self.sparse else int(self.rows[4].shape[0])
 
     # --------------------------------------------------------------------------------- protocol
     def gains(self, candidates) -> np.ndarray:
         cands = np.ascontiguousarray(candidates, dtype=np.int64).reshape(-1)
-        A, B, C = self.rows
-        args = (self._gain, A, B, C)
+        rows = self.rows
         if cands.shape[0] <= _THREAD_CHUNK or _threads() == 1:
-            return _gains_batch(*args, cands, self.memo, self.w)
+            return _gains_batch(*rows, cands, self.memo, self.w)
         step = max(_THREAD_CHUNK, -(-cands.shape[0] // _threads()))
         chunks = [cands[i: i + step] for i in range(0, cands.shape[0], step)]
-        return np.concatenate(list(_pool().map(lambda c: _gains_batch(*args, c, self.memo, self.w), chunks)))
+        return np.concatenate(list(_pool().map(lambda c: _gains_batch(*rows, c, self.memo, self.w), chunks)))
 
     def add(self, j: int) -> None:
         j = int(j)
-        A, B, C = self.rows
-        self._add(A, B, C, j, self.memo, self.assignment)
+        _add(*self.rows, j, self.memo, self.assignment)
         self.selected_mask[j] = True
         self.n_selected += 1
         self.checkpoint()
@@ -269,17 +271,17 @@ class FacilityLocation:
             self._next_check *= 2
         if not self.prune:
             return
-        A, B, C = self.rows
+        _, S, indptr, indices, data = self.rows
         open_rows = np.flatnonzero(~self.selected_mask)
         if len(open_rows) == 0:
             return
         # estimate the live share on a fixed sample of rows before paying for a full pass
         sample = open_rows[np.linspace(0, len(open_rows) - 1, min(_SAMPLE_ROWS, len(open_rows))).astype(np.int64)]
         if self.sparse:
-            live = _alive_sparse(A, B, C, sample, self.memo, self.selected_mask).sum()
-            stored = (A[sample + 1] - A[sample]).sum()
+            live = _alive_sparse(indptr, indices, data, sample, self.memo, self.selected_mask).sum()
+            stored = (indptr[sample + 1] - indptr[sample]).sum()
         else:
-            live = _alive_dense(A, sample, self.memo, self.selected_mask).sum()
+            live = _alive_dense(S, sample, self.memo, self.selected_mask).sum()
             stored = len(sample) * self.n_points
         if stored == 0 or live > _PRUNE_BELOW * stored:
             return
@@ -288,19 +290,22 @@ class FacilityLocation:
 
     def _prune(self, live_share: float) -> None:
         """Rebuild the rows keeping only live entries: one pass, row ranges split over threads."""
-        A, B, C = self.rows
-        kernel = _prune_sparse if self.sparse else _prune_dense
+        _, S, indptr, indices, data = self.rows
         m = self.n_candidates
         counts = np.zeros(m, dtype=np.int64)
         index_dtype = np.int32 if self.n_points < 2**31 else np.int64
         bounds = np.linspace(0, m, _threads() + 1).astype(np.int64)
 
         def run(r0, r1):
-            stored = (A[r1] - A[r0]) if self.sparse else (r1 - r0) * self.n_points
+            stored = (indptr[r1] - indptr[r0]) if self.sparse else (r1 - r0) * self.n_points
             cap = int(stored * min(1.0, 1.25 * live_share)) + 1024
             idx, dat, q, row = np.empty(cap, index_dtype), np.empty(cap, np.float32), 0, r0
             while True:
-                row, q = kernel(A, B, C, self.memo, self.selected_mask, row, r1, counts, idx, dat, q)
+                if self.sparse:
+                    row, q = _prune_sparse_rows(indptr, indices, data, self.memo, self.selected_mask,
+                                                row, r1, counts, idx, dat, q)
+                else:
+                    row, q = _prune_dense(S, self.memo, self.selected_mask, row, r1, counts, idx, dat, q)
                 if row == r1:
                     return idx[:q], dat[:q]
                 idx = np.concatenate([idx[:q], np.empty(len(idx), index_dtype)])

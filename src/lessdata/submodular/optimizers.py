@@ -26,7 +26,7 @@ from numba import njit
 
 from .._validation import check_choice
 from ..errors import LessdataError
-from .functions import FacilityLocation
+from .functions import FacilityLocation, _add, _gain
 
 OPTIMIZERS = ("naive", "lazy", "stochastic", "lazier_than_lazy", "random_greedy")
 
@@ -118,13 +118,14 @@ def _heapify(key, idx):
 
 
 @njit(cache=True)
-def _lazy_segment(gain, add, A, B, C, memo, w, assign, key, idx, size, fresh, step, stop, picks, pgains):
+def _lazy_segment(sparse, S, indptr, indices, data, memo, w, assign, key, idx, size, fresh, step, stop,
+                  picks, pgains):
     """Lazy greedy steps ``step..stop-1`` on a heap of stale bounds; re-evaluates the top in place."""
     evals = 0
     while step < stop and size > 0:
         j = idx[0]
         if fresh[j] == step:
-            add(A, B, C, j, memo, assign)
+            _add(sparse, S, indptr, indices, data, j, memo, assign)
             picks[step] = j
             pgains[step] = key[0]
             step += 1
@@ -132,7 +133,7 @@ def _lazy_segment(gain, add, A, B, C, memo, w, assign, key, idx, size, fresh, st
             key[0], idx[0] = key[size], idx[size]
             _sift_down(key, idx, size, 0)
         else:
-            key[0] = gain(A, B, C, j, memo, w)
+            key[0] = _gain(sparse, S, indptr, indices, data, j, memo, w)
             fresh[j] = step
             evals += 1
             _sift_down(key, idx, size, 0)
@@ -151,8 +152,7 @@ def _lazy_facility_location(obj: FacilityLocation, k, n, progress):
     report_every = max(1, k // 100)
     while step < k:
         stop = min(k, obj._next_check, step + report_every)
-        A, B, C = obj.rows
-        size, new_step, e = _lazy_segment(obj._gain, obj._add, A, B, C, obj.memo, obj.w, obj.assignment,
+        size, new_step, e = _lazy_segment(*obj.rows, obj.memo, obj.w, obj.assignment,
                                           key, idx, size, fresh, step, stop, picks, pgains)
         evals += e
         obj.selected_mask[picks[step:new_step]] = True
