@@ -26,7 +26,8 @@ def machine() -> str:
             mem = f", {kb / 2**20:.0f} GiB RAM"
     except (OSError, ValueError, IndexError):
         pass
-    return f"{os.cpu_count()} cores ({cpu}){mem}, {platform.system()} {platform.machine()}, Python {platform.python_version()}"
+    system = f"{platform.system()} {platform.machine()}, Python {platform.python_version()}"
+    return f"{os.cpu_count()} cores ({cpu}){mem}, {system}"
 
 
 def header(title: str) -> str:

@@ -93,6 +93,20 @@ def craig_objectives(X: np.ndarray, selections: list[np.ndarray]) -> list[float]
     return out
 
 
+def sparse_worker() -> None:
+    import logging
+
+    import lessdata
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    X = blobs(1_000_000, 64)
+    start = time.perf_counter()
+    cs = lessdata.select(X, fraction=0.01, method="facility_location", metric="euclidean", seed=0)
+    out = {"seconds": time.perf_counter() - start, "k": len(cs), "objective": cs.objective,
+           "weight_sum": float(cs.weights.sum()), "peak_rss_gib": peak_rss_gib()}
+    print("RESULT " + json.dumps(out), flush=True)
+
+
 def worker(args) -> None:
     X = blobs(args.n, args.d)
     k = args.budget or args.n // 10
@@ -140,12 +154,15 @@ def fmt_row(r, ref_obj, lazy_time):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--worker", nargs=4, metavar=("LIB", "OPT", "N", "D"))
+    p.add_argument("--sparse-worker", action="store_true")
     p.add_argument("--budget", type=int)
     p.add_argument("--quick", action="store_true")
     p.add_argument("--timeout", type=float, default=600)
     p.add_argument("--skip-sparse", action="store_true")
     p.add_argument("--out", default=str(HERE / "results" / "engine.md"))
     args = p.parse_args()
+    if args.sparse_worker:
+        return sparse_worker()
     if args.worker:
         args.lib, args.optimizer, n, d = args.worker
         args.n, args.d = int(n), int(d)
@@ -195,18 +212,10 @@ def main():
 
 def sparse_section(timeout):
     """n = 1,000,000, d = 64, budget 1%: the sparse k-NN path, in its own process."""
-    code = (
-        "import time, resource, json, sys; sys.path.insert(0, %r); from engine import blobs\n"
-        "import lessdata\n"
-        "X = blobs(1_000_000, 64); t = time.perf_counter()\n"
-        "cs = lessdata.select(X, fraction=0.01, method='facility_location', metric='euclidean', seed=0)\n"
-        "s = time.perf_counter() - t\n"
-        "print('RESULT ' + json.dumps({'seconds': s, 'k': len(cs), 'objective': cs.objective, "
-        "'weight_sum': float(cs.weights.sum()), "
-        "'peak_rss_gib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}))\n"
-    ) % str(HERE)
+    timeout = max(timeout, 900)
     try:
-        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run([sys.executable, __file__, "--sparse-worker"], capture_output=True, text=True,
+                              timeout=timeout)
         res = next((json.loads(x[7:]) for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
         log = [x for x in proc.stderr.splitlines() if "sparse" in x]
     except subprocess.TimeoutExpired:

@@ -125,3 +125,18 @@ def test_bad_input_raises_one_clear_error(X, kwargs, message):
         lessdata.select(X, **{"method": "craig", **kwargs})
     assert "\n" not in str(info.value)
     assert isinstance(info.value, ValueError)
+
+
+def test_parts_on_threads_give_the_same_coreset_and_restore_blas_threads():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from lessdata.backends import LocalBackend
+
+    before = [lib["num_threads"] for lib in threadpoolctl.threadpool_info()]
+    X, y = data(2000, 8, classes=7)
+    threaded = lessdata.select(X, fraction=0.2, labels=y, backend=LocalBackend(4))
+    serial = lessdata.select(X, fraction=0.2, labels=y, backend=LocalBackend(1))
+    np.testing.assert_array_equal(threaded.indices, serial.indices)
+    np.testing.assert_array_equal(threaded.weights, serial.weights)
+    np.testing.assert_array_equal(threaded.gains, serial.gains)
+    assert threaded.objective == serial.objective
+    assert [lib["num_threads"] for lib in threadpoolctl.threadpool_info()] == before

@@ -8,10 +8,13 @@ from ..coreset import Coreset
 from ..submodular.partition import make_parts, run_partitioned
 
 
-def partitioned_coreset(select_part, n, budget, labels, seed, policy="proportional", backend="local") -> Coreset:
+def partitioned_coreset(
+    select_part, n, budget, labels, seed, policy="proportional", backend="local"
+) -> Coreset:
     """Split ``budget`` over the parts of ``labels`` (one part when ``None``) and run ``select_part``.
 
-    ``budget`` is a total or a ``{label: count}`` mapping. ``select_part(part) -> PartResult`` works in the part's local indexing. The Coreset's ``partition`` holds
+    ``budget`` is a total or a ``{label: count}`` mapping. ``select_part(part) -> PartResult`` works in the
+    part's local indexing. The Coreset's ``partition`` holds
     part ids (positions of the sorted unique labels); ``params["partition_labels"]`` maps them back.
     """
     part_labels = np.zeros(n, dtype=np.int64) if labels is None else labels

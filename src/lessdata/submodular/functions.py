@@ -23,9 +23,10 @@ from typing import Protocol
 
 import numpy as np
 import scipy.sparse as sp
-from numba import njit, prange
+from numba import njit
 
 from ..errors import LessdataError
+
 
 class Objective(Protocol):
     n_candidates: int
@@ -95,10 +96,10 @@ def _gains_batch(sparse, S, indptr, indices, data, cands, memo, w):
 # ------------------------------------------------------------------------- pruning dead entries
 # memo only grows, so an entry s_ci <= memo_i can never contribute to a gain again: dropping such entries
 # (and the rows of selected candidates) keeps every later gain and update exact while shrinking the rows.
-@njit(parallel=True, cache=True)
+@njit(nogil=True, cache=True)
 def _alive_dense(S, rows, memo, removed):
     counts = np.zeros(rows.shape[0], dtype=np.int64)
-    for t in prange(rows.shape[0]):
+    for t in range(rows.shape[0]):
         c = rows[t]
         if removed[c]:
             continue
@@ -110,10 +111,10 @@ def _alive_dense(S, rows, memo, removed):
     return counts
 
 
-@njit(parallel=True, cache=True)
+@njit(nogil=True, cache=True)
 def _alive_sparse(indptr, indices, data, rows, memo, removed):
     counts = np.zeros(rows.shape[0], dtype=np.int64)
-    for t in prange(rows.shape[0]):
+    for t in range(rows.shape[0]):
         c = rows[t]
         if removed[c]:
             continue
@@ -353,10 +354,10 @@ class FacilityLocation:
 
 
 # ------------------------------------------------------------------------------------- graph cut
-@njit(parallel=True, cache=True)
+@njit(nogil=True, cache=True)
 def _graph_cut_gains(total, inside, diag, lam, cands):
     out = np.empty(cands.shape[0], dtype=np.float64)
-    for t in prange(cands.shape[0]):
+    for t in range(cands.shape[0]):
         c = cands[t]
         out[t] = total[c] - lam * (2.0 * inside[c] + diag[c])
     return out

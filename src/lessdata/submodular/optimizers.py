@@ -117,7 +117,7 @@ def _heapify(key, idx):
         _sift_down(key, idx, key.shape[0], pos)
 
 
-@njit(cache=True)
+@njit(nogil=True, cache=True)
 def _lazy_segment(sparse, S, indptr, indices, data, memo, w, assign, key, idx, size, fresh, step, stop,
                   picks, pgains):
     """Lazy greedy steps ``step..stop-1`` on a heap of stale bounds; re-evaluates the top in place."""

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._threads import single_threaded_blas
 from .._validation import check_choice
 from ..errors import LessdataError
 
@@ -122,7 +123,9 @@ def run_partitioned(parts: list[Part], select_part: Callable[[Part], PartResult]
     from ..backends import get_backend
 
     todo = [p for p in parts if p.budget > 0]
-    results = get_backend(backend).map(select_part, todo)
+    # BLAS limits are set from this thread: parts running on worker threads only nest inside it
+    with single_threaded_blas():
+        results = get_backend(backend).map(select_part, todo)
     idx, wts, gns, pid, objective = [], [], [], [], 0.0
     for part, res in zip(todo, results):
         local = np.asarray(res.indices, dtype=np.int64)

@@ -25,9 +25,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.sparse as sp
-from numba import njit, prange
-from threadpoolctl import threadpool_limits
+from numba import njit
 
+from .._threads import single_threaded_blas
 from ..errors import LessdataError
 
 logger = logging.getLogger("lessdata")
@@ -70,11 +70,11 @@ def _block_exp_neg_scaled(S, scale):
             S[r, c] = np.float32(math.exp(-S[r, c] * scale))
 
 
-@njit(parallel=True, fastmath=True, cache=True)
-def _flip_inplace(S, top):
+@njit(fastmath=True, nogil=True, cache=True)
+def _block_flip(S, top):
     """S <- top - S (CRAIG's similarity from distances)."""
     m, n = S.shape
-    for r in prange(m):
+    for r in range(m):
         for c in range(n):
             S[r, c] = top - S[r, c]
 
@@ -119,6 +119,10 @@ def dense_similarity(X: np.ndarray, Y: np.ndarray | None = None, metric: str = "
     if metric == "cosine":
         X = _normalize_rows(X)
         Y = X if square else _normalize_rows(Y)
+    else:  # distances are translation-invariant; centring shrinks the norms whose difference is taken
+        center = X.mean(axis=0, dtype=np.float64).astype(np.float32)
+        X = X - center
+        Y = X if square else Y - center
     S = np.empty((Y.shape[0], X.shape[0]), dtype=np.float32)
     sq_x = np.einsum("ij,ij->i", X, X, dtype=np.float32) if metric != "cosine" else None
     sq_y = sq_x if square else (np.einsum("ij,ij->i", Y, Y, dtype=np.float32) if metric != "cosine" else None)
@@ -135,10 +139,16 @@ def dense_similarity(X: np.ndarray, Y: np.ndarray | None = None, metric: str = "
             _block_exp_neg_scaled(out, scale)
         return top
 
-    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(_workers()) as pool:
-        top = max(pool.map(block, range(0, Y.shape[0], _BLOCK_ROWS)))
-    if metric == "euclidean":
-        _flip_inplace(S, np.float32(top))
+    starts = range(0, Y.shape[0], _BLOCK_ROWS)
+    if len(starts) == 1:  # one block: no thread pool, no BLAS limits (they cost more than they save)
+        top = np.float32(block(0))
+        if metric == "euclidean":
+            _block_flip(S, top)
+        return S
+    with single_threaded_blas(), ThreadPoolExecutor(_workers()) as pool:
+        top = np.float32(max(pool.map(block, starts)))
+        if metric == "euclidean":
+            list(pool.map(lambda start: _block_flip(S[start:start + _BLOCK_ROWS], top), starts))
     return S
 
 
@@ -177,8 +187,9 @@ def knn_similarity(
         mt = faiss.METRIC_INNER_PRODUCT if inner else faiss.METRIC_L2
         index = faiss.IndexIVFFlat(quantizer, dim, nlist, mt)
         rng = np.random.default_rng(seed)
-        train = Y[np.sort(rng.choice(m, size=min(m, 64 * nlist), replace=False))]
+        train = Y[np.sort(rng.choice(m, size=min(m, 32 * nlist), replace=False))]
         index.cp.seed = int(seed)
+        index.cp.niter = 10  # coarse lists only need to be roughly right; faiss default is 25
         index.train(train)
         index.nprobe = 16
         kind = f"IVF (nlist={nlist}, nprobe=16)"
