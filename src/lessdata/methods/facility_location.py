@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from .._validation import check_choice
+from ..errors import LessdataError
 from ..submodular.optimizers import OPTIMIZERS
 from ..submodular.selection import facility_location_part
 from ..submodular.similarity import DEFAULT_MEMORY_CAP, DEFAULT_NEIGHBORS, check_metric
-from .._validation import check_choice
-from ..errors import LessdataError
 from ._partitioned import partitioned_coreset
 from .registry import Method, register
 

@@ -4,6 +4,10 @@
   :func:`weighted_loss` turns per-example losses and weights into the loss to minimise.
 - A :class:`Schedule` says which subset each epoch trains on: :class:`SelectOnce`, :class:`EveryKEpochs`,
   :class:`WarmStart`, :class:`RS2Rounds`, :class:`FullData`.
+- :class:`CrestTrainer` is CREST's per-step loop (Yang et al., 2023): it yields weighted batches for your loop
+  and reselects when its quadratic loss model fails; :meth:`CrestTrainer.fit` is its reference loop.
+- Selectors for :class:`EveryKEpochs`: :func:`gradient_selector` (CRAIG and any registered method),
+  :func:`adacore_selector`, :func:`gradmatch_selector`, :func:`glister_selector`, :func:`crest_selector`.
 - :func:`fit` is a compact reference loop recording time-to-accuracy; :class:`CoresetCallback` does the same
   inside PyTorch Lightning (optional extra, imported on first use).
 
@@ -20,6 +24,11 @@ Example::
             opt.zero_grad(); loss.backward(); opt.step()
 """
 
+from ..methods.adacore import adacore_selector
+from ..methods.crest import crest_selector
+from ..methods.glister import glister_selector
+from ..methods.gradmatch import gradmatch_selector
+from .crest import CheckResult, CrestTrainer, QuadraticModel
 from .fit import BatchResult, Callback, FitResult, evaluate, fit
 from .samplers import CoresetLoader, CoresetSampler, weighted_loss
 from .schedules import EveryKEpochs, FullData, RS2Rounds, Schedule, SelectOnce, WarmStart, gradient_selector
@@ -27,19 +36,26 @@ from .schedules import EveryKEpochs, FullData, RS2Rounds, Schedule, SelectOnce, 
 __all__ = [
     "BatchResult",
     "Callback",
+    "CheckResult",
     "CoresetCallback",
     "CoresetLoader",
     "CoresetSampler",
+    "CrestTrainer",
     "EveryKEpochs",
     "FitResult",
     "FullData",
+    "QuadraticModel",
     "RS2Rounds",
     "Schedule",
     "SelectOnce",
     "WarmStart",
+    "adacore_selector",
+    "crest_selector",
     "evaluate",
     "fit",
+    "glister_selector",
     "gradient_selector",
+    "gradmatch_selector",
     "weighted_loss",
 ]
 

@@ -1,0 +1,145 @@
+"""AdaCore: Hessian-aware coresets.
+
+Pooladzandi, Davini, Mirzasoleiman, "Adaptive Second Order Coresets for Data-efficient Machine Learning",
+ICML 2022. CRAIG matches the full gradient with a weighted subset; AdaCore matches the *preconditioned*
+gradient ``H⁻¹ g`` (the Newton step each example asks for) instead, so that the subset also captures the
+curvature of the loss: differences between examples along flat directions of the loss count more, and
+differences along sharp directions count less.
+
+As in the paper, ``H`` is the diagonal of the Hessian of the last layer's parameters, estimated with
+Hutchinson's method and averaged over time in the AdaHessian form (:class:`~lessdata.signals.hessian.CurvatureEMA`);
+each example's last-layer gradient is divided by it (with a small damping term), then per-class facility
+location selects the coreset and each pick is weighted by the size of the cluster it represents.
+
+Defaults and why:
+
+- ``damping=0.01`` relative to the mean curvature: scale-free (the loss's units cancel) and it caps how much a
+  near-flat coordinate is amplified at 100x the average, so Hutchinson noise in a tiny diagonal entry cannot
+  dominate the distances.
+- ``beta2=0.99`` for the curvature average in :func:`adacore_selector`: it is updated once per batch of each
+  selection pass, so 0.99 averages over about the last hundred batches (one selection on CIFAR-size data):
+  it smooths the single-sample Hutchinson noise but follows the model as it trains. AdaHessian's 0.999 is
+  tuned for one update per optimizer step and would keep the curvature of the first epochs for most of a run.
+- ``full=True`` in :func:`adacore_selector`: the curvature is that of the last layer's *parameters* (weight and
+  bias), which is what the paper preconditions; logit-only gradients (``full=False``) are cheaper.
+- ``metric="euclidean"`` (CRAIG's ``max d − d``) and per-class selection, as CRAIG.
+
+Example:
+    >>> import numpy as np, lessdata
+    >>> G = np.random.default_rng(0).normal(size=(100, 4)).astype("float32")
+    >>> cs = lessdata.select(G, budget=10, method="adacore", labels=np.arange(100) % 2,
+    ...                      curvature=np.array([1.0, 1.0, 10.0, 10.0]))
+    >>> len(cs), float(cs.weights.sum())
+    (10, 100.0)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import LessdataError
+from .facility_location import FacilityLocationMethod
+from .registry import register
+
+__all__ = ["AdaCoreMethod", "adacore_selector", "precondition_gradients"]
+
+
+def precondition_gradients(X: np.ndarray, curvature, damping: float = 0.01) -> np.ndarray:
+    """Rows of ``X`` divided by ``curvature + damping * mean(curvature)`` (numpy; see
+    :func:`lessdata.signals.precondition`, which also takes tensors)."""
+    D = np.asarray(curvature, dtype=np.float64).reshape(-1)
+    if D.shape[0] != X.shape[1]:
+        raise LessdataError(f"curvature has {D.shape[0]} entries but the gradients have {X.shape[1]} columns")
+    if not np.isfinite(D).all() or (D < 0).any():
+        raise LessdataError("curvature must be finite and non-negative (an estimate of the Hessian diagonal)")
+    if isinstance(damping, bool) or not isinstance(damping, (int, float)) or not 0 <= damping < float("inf"):
+        raise LessdataError(f"damping must be a non-negative number, got {damping!r}")
+    denom = D + float(damping) * float(D.mean())
+    if (denom <= 0).any():
+        raise LessdataError("curvature + damping must be positive everywhere: give damping > 0")
+    return np.ascontiguousarray(X / denom[None, :].astype(np.float32), dtype=np.float32)
+
+
+@register
+class AdaCoreMethod(FacilityLocationMethod):
+    """AdaCore (Pooladzandi et al., ICML 2022): per-class facility location on last-layer gradients
+    preconditioned by the inverse Hessian diagonal; weights = cluster sizes.
+
+    ``X`` are per-example gradients; ``curvature`` is a positive estimate of the Hessian diagonal, one entry per
+    column (e.g. from :func:`lessdata.signals.last_layer_hessian_diagonal` or a ``CurvatureEMA``). Each row is
+    divided by ``curvature + damping * mean(curvature)``. With ``curvature=None`` the rows are taken as already
+    preconditioned (e.g. by :func:`lessdata.signals.precondition`).
+    """
+
+    name = "adacore"
+    description = "AdaCore: per-class facility location on Hessian-preconditioned gradients; weights = cluster sizes"
+    signals = ("last_layer_gradients", "hessian_diagonal")
+    defaults = {**FacilityLocationMethod.defaults, "metric": "euclidean", "curvature": None, "damping": 0.01}
+
+    def run(self, X, budget, labels, seed, n, progress=None):
+        if self.params["metric"] == "precomputed":
+            raise LessdataError("adacore preconditions gradients; metric='precomputed' does not apply")
+        if self.params["curvature"] is not None:
+            X = precondition_gradients(X, self.params["curvature"], self.params["damping"])
+        return super().run(X, budget, labels, seed, n, progress)
+
+
+def adacore_selector(
+    data,
+    labels=None,
+    *,
+    fraction: float | None = None,
+    budget: int | None = None,
+    full: bool = True,
+    damping: float = 0.01,
+    beta2: float = 0.99,
+    samples: int = 1,
+    layer: str | None = None,
+    seed: int = 0,
+    batch_size: int = 512,
+    device=None,
+    **params,
+):
+    """A ``selector(model) -> Coreset`` running AdaCore with the current model, for ``EveryKEpochs``.
+
+    Each call computes the per-example last-layer gradients (``full=True``: weight and bias; else logits only)
+    and one Hutchinson estimate of the last layer's Hessian diagonal per batch, folds those into a running
+    :class:`~lessdata.signals.hessian.CurvatureEMA` kept across calls (``beta2``), preconditions and selects.
+    ``params`` go to the ``adacore`` method (``metric=``, ``optimizer=``...). The selector's ``ema`` attribute
+    holds the running estimate.
+
+    Example:
+        >>> schedule = EveryKEpochs(adacore_selector(train_set, fraction=0.1), k=1)   # doctest: +SKIP
+    """
+    from ..signals.hessian import CurvatureEMA, _read_labels, last_layer_hessian_diagonal
+
+    ema = CurvatureEMA(beta1=0.9, beta2=beta2)
+    state = {"labels": None if labels is None else np.asarray(labels), "calls": 0}
+
+    def select(model):
+        import torch
+
+        import lessdata
+
+        from ..signals import find_last_linear, last_layer_gradients
+
+        if state["labels"] is None:
+            state["labels"] = _read_labels(data, None, batch_size)
+        y = state["labels"]
+        call_seed = int(np.random.SeedSequence([seed, state["calls"]]).generate_state(1)[0])
+        state["calls"] += 1
+        generator = torch.Generator().manual_seed(call_seed)
+        last_layer_hessian_diagonal(model, data, y, layer=layer, samples=samples, batch_size=batch_size,
+                                    generator=generator, ema=ema, device=device)
+        curvature = ema.curvature.cpu().numpy()
+        if not full:  # the logits' curvature is the bias block (last C entries)
+            _, linear = find_last_linear(model, layer)
+            if linear.bias is None:
+                raise LessdataError("full=False takes the curvature of the bias; this last layer has none")
+            curvature = curvature[-linear.out_features:]
+        G = last_layer_gradients(model, data, y, layer=layer, full=full, batch_size=batch_size, device=device)
+        return lessdata.select(G, fraction=fraction, budget=budget, method="adacore", labels=y, seed=seed,
+                               curvature=curvature, damping=damping, **params)
+
+    select.ema = ema
+    return select

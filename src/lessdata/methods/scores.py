@@ -1,0 +1,459 @@
+"""Score-based selection: rank examples by a per-example score and keep the top of the ranking.
+
+Every method here ranks examples by one score, per class when ``labels`` are given (the budget is split by
+``budget_policy``, through the same partition mechanism as every other method), keeps the ``budget``
+best-ranked, and weights each kept example by ``n_c / k_c`` (the number of examples of its class it stands
+for, as :mod:`random <lessdata.methods.random_>` does), so the weights sum to ``n``.
+``Coreset.gains`` holds the score of each pick. Ties are broken at random (from ``seed``).
+
+Where the signal comes from, exactly one of:
+
+- ``X``: the method's signal as an array (see each method: a correctness matrix, a probability matrix...);
+- ``scores=``: a precomputed ``(n,)`` score per example;
+- ``dynamics=``: a :class:`~lessdata.signals.dynamics.DynamicsRecorder` (or the path of one saved to
+  ``.npz``), for the methods that read training dynamics. Its arrays may hold NaN (examples not seen):
+  examples whose score is NaN are ranked last, whatever the direction.
+
+Without ``X``, :func:`lessdata.select` needs ``n=``, e.g.
+``select(n=rec.n, fraction=0.3, method="forgetting", labels=y, dynamics=rec)``.
+
+``skip`` (a fraction in ``[0, 1)``) drops that share of each part's best-ranked examples before taking the
+budget: Paul et al. (2021, Sec. 5) find that skipping the very hardest examples helps at high keep rates
+and with label noise. The score functions are plain numpy and usable on their own.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from .._validation import check_choice, check_features
+from ..errors import LessdataError
+from ..submodular.partition import PartResult
+from ._partitioned import partitioned_coreset
+from .registry import Method, register
+
+__all__ = [
+    "cartography_statistics",
+    "forgetting_events",
+    "forgetting_scores",
+    "rank",
+    "uncertainty_scores",
+]
+
+UNCERTAINTY_SCORES = ("least_confidence", "entropy", "margin")
+
+
+# ------------------------------------------------------------------------------ score functions
+def forgetting_events(correct) -> np.ndarray:
+    """Number of forgetting events per example (Toneva et al., 2019, "An Empirical Study of Example
+    Forgetting during Deep Neural Network Learning"): transitions from correct to incorrect between
+    consecutive *observed* columns of ``correct`` (``(n, T)``, 1 = correct, NaN = not seen, skipped).
+
+    Example:
+        >>> forgetting_events([[1, 0, 1, 0], [0, 1, 1, 1], [1, np.nan, 0, 1]]).tolist()
+        [2.0, 0.0, 1.0]
+    """
+    correct = _matrix(correct, "correct")
+    events = np.zeros(correct.shape[0])
+    previous = np.full(correct.shape[0], np.nan)
+    for t in range(correct.shape[1]):
+        column = correct[:, t]
+        seen = ~np.isnan(column)
+        hit = column >= 0.5
+        events += seen & (previous >= 0.5) & ~hit
+        previous[seen] = hit[seen]
+    return events
+
+
+def forgetting_scores(correct) -> np.ndarray:
+    """Forgetting events per example, with examples never classified correctly ranked as most forgotten.
+
+    As in Toneva et al. (2019), an example that was never learned counts as forgotten more often than any
+    learned one: it gets ``T`` (the number of columns; an example can be forgotten at most ``T // 2``
+    times). Examples never seen get NaN.
+
+    Example:
+        >>> forgetting_scores([[1, 0, 1], [0, 0, 0], [1, 1, 1], [np.nan] * 3]).tolist()
+        [1.0, 3.0, 0.0, nan]
+    """
+    correct = _matrix(correct, "correct")
+    scores = forgetting_events(correct)
+    seen = ~np.isnan(correct).all(axis=1)
+    learned = (np.nan_to_num(correct, nan=0.0) >= 0.5).any(axis=1)
+    scores[seen & ~learned] = correct.shape[1]
+    scores[~seen] = np.nan
+    return scores
+
+
+def cartography_statistics(confidence) -> tuple[np.ndarray, np.ndarray]:
+    """Dataset cartography (Swayamdipta et al., 2020, "Dataset Cartography: Mapping and Diagnosing Datasets
+    with Training Dynamics"): per example, the *confidence* (mean over epochs of the probability of the true
+    class) and the *variability* (its population standard deviation), over the columns where it was seen.
+
+    Example:
+        >>> conf, var = cartography_statistics([[0.9, 0.9], [0.1, 0.9], [0.2, np.nan]])
+        >>> conf.round(2).tolist(), var.round(2).tolist()
+        ([0.9, 0.5, 0.2], [0.0, 0.4, 0.0])
+    """
+    confidence = _matrix(confidence, "confidence")
+    seen = ~np.isnan(confidence)
+    count = seen.sum(axis=1)
+    filled = np.where(seen, confidence, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = filled.sum(axis=1) / count
+        var = np.where(seen, (confidence - mean[:, None]) ** 2, 0.0).sum(axis=1) / count
+    return mean, np.sqrt(var)
+
+
+def uncertainty_scores(probabilities, score: str = "least_confidence") -> np.ndarray:
+    """Uncertainty of a classifier's predictions, per row of an ``(n, C)`` probability matrix.
+
+    - ``least_confidence``: ``1 - max_c p_c`` (higher = more uncertain);
+    - ``entropy``: ``-sum_c p_c log p_c`` (higher = more uncertain);
+    - ``margin``: ``p_(1) - p_(2)``, the gap between the two most likely classes (*lower* = more uncertain).
+
+    As used for data selection by Coleman et al. (2020), "Selection via Proxy: Efficient Data Selection for
+    Deep Learning", after the active-learning scores of Lewis & Gale (1994), Shannon entropy, and Scheffer
+    et al. (2001). NaN rows stay NaN.
+
+    Example:
+        >>> p = [[0.5, 0.5], [0.9, 0.1]]
+        >>> uncertainty_scores(p).round(2).tolist(), uncertainty_scores(p, "margin").round(2).tolist()
+        ([0.5, 0.1], [0.0, 0.8])
+    """
+    check_choice(score, UNCERTAINTY_SCORES, "uncertainty score")
+    p = _matrix(probabilities, "probabilities")
+    if score == "least_confidence":
+        return 1.0 - p.max(axis=1)
+    if score == "entropy":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            terms = np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0)
+        out = -terms.sum(axis=1)
+        out[np.isnan(p).any(axis=1)] = np.nan
+        return out
+    if p.shape[1] < 2:
+        raise LessdataError("the margin score needs at least two classes")
+    top2 = np.sort(p, axis=1)[:, -2:]
+    return top2[:, 1] - top2[:, 0]
+
+
+def rank(scores, descending: bool = True, seed: int = 0) -> np.ndarray:
+    """Positions of ``scores`` from best to worst: highest first when ``descending``; ties in random order
+    (from ``seed``), NaN always last.
+
+    Example:
+        >>> rank([0.2, np.nan, 0.9, 0.5]).tolist(), rank([0.2, np.nan, 0.9, 0.5], descending=False).tolist()
+        ([2, 3, 0, 1], [0, 3, 2, 1])
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    perm = np.random.default_rng(seed).permutation(scores.shape[0])
+    key = -scores[perm] if descending else scores[perm]
+    return perm[np.argsort(key, kind="stable")]  # argsort puts NaN last
+
+
+def _matrix(values, name: str) -> np.ndarray:
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise LessdataError(f"{name} must be a numeric matrix: {exc}") from None
+    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise LessdataError(f"{name} must be a non-empty 2-D array (examples, columns), got shape {arr.shape}")
+    if np.isinf(arr).any():
+        raise LessdataError(f"{name} contain infinite values")
+    return arr
+
+
+# ------------------------------------------------------------------------------------ methods
+def _load_dynamics(value):
+    from ..signals.dynamics import DynamicsRecorder
+
+    if isinstance(value, (str, os.PathLike)):
+        return DynamicsRecorder.load(value)
+    if not isinstance(value, DynamicsRecorder):
+        raise LessdataError(
+            f"dynamics must be a DynamicsRecorder or the path of one saved to .npz, got {type(value).__name__}"
+        )
+    return value
+
+
+class ScoreMethod(Method):
+    """Base of the score-based methods: subclasses implement :meth:`compute` and :meth:`descending` (and add
+    ``"dynamics": None`` to their defaults when they read a recorder). See the module docstring."""
+
+    partitioned = True
+    base_defaults = {"scores": None, "skip": 0.0, "budget_policy": "proportional", "backend": "local"}
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        skip = self.params["skip"]
+        if isinstance(skip, bool) or not isinstance(skip, (int, float, np.number)) or not 0.0 <= skip < 1.0:
+            raise LessdataError(f"skip must be a fraction in [0, 1), got {skip!r}")
+        sources = [key for key in ("scores", "dynamics") if self.params.get(key) is not None]
+        if len(sources) > 1:
+            raise LessdataError(f"method {self.name!r}: give scores= or dynamics=, not both")
+
+    @property
+    def needs_features(self) -> bool:
+        return self.params["scores"] is None and self.params.get("dynamics") is None
+
+    def compute(self, X: np.ndarray | None, dynamics) -> np.ndarray:
+        """Per-example scores from ``X`` (the method's signal) or ``dynamics`` (a recorder)."""
+        raise NotImplementedError
+
+    def descending(self) -> bool:
+        """Whether the highest score is kept first."""
+        raise NotImplementedError
+
+    def _scores(self, X, n: int) -> np.ndarray:
+        given = self.params["scores"]
+        dynamics = self.params.get("dynamics")
+        if X is not None and (given is not None or dynamics is not None):
+            raise LessdataError(f"method {self.name!r}: give X or {'scores=' if given is not None else 'dynamics='}, "
+                                "not both")
+        if given is not None:
+            scores = _vector(given, "scores")
+        elif dynamics is not None:
+            recorder = _load_dynamics(dynamics)
+            if recorder.n is None or recorder.num_columns == 0:
+                raise LessdataError("the dynamics recorder is empty: record some training first")
+            scores = np.asarray(self.compute(None, recorder), dtype=np.float64)
+        elif X is not None:
+            scores = np.asarray(self.compute(X, None), dtype=np.float64)
+        else:
+            raise LessdataError(f"method {self.name!r} needs X, scores= or dynamics=")
+        if scores.shape != (n,):
+            raise LessdataError(f"method {self.name!r}: got {scores.shape[0]} scores for {n} examples")
+        return scores
+
+    def run(self, X, budget, labels, seed, n, progress=None):
+        scores = self._scores(X, n)
+        descending = self.descending()
+        skip = float(self.params["skip"])
+
+        def select_part(part):
+            part_scores = scores[part.indices]
+            size = len(part_scores)
+            order = rank(part_scores, descending, part.seed)
+            start = min(int(round(skip * size)), size - part.budget)
+            picks = order[start : start + part.budget]
+            if progress is not None:
+                progress.update(part.budget)
+            return PartResult(indices=picks, weights=np.full(part.budget, size / part.budget, dtype=np.float32),
+                              gains=part_scores[picks])
+
+        cs = partitioned_coreset(select_part, n, budget, labels, seed, self.params["budget_policy"],
+                                 self.params["backend"])
+        for key in ("scores", "dynamics"):  # record where the scores came from, not the arrays themselves
+            if self.params.get(key) is not None:
+                cs.params[key] = _describe(self.params[key])
+        return cs
+
+
+def _describe(value):
+    if isinstance(value, (str, os.PathLike)):
+        return str(value)
+    if isinstance(value, (list, tuple)) and not all(isinstance(v, (int, float, np.number)) for v in value):
+        return [_describe(v) for v in value]
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return f"<{len(value)} precomputed scores>"
+    return repr(value)
+
+
+def _vector(values, name: str) -> np.ndarray:
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise LessdataError(f"{name} must be numeric: {exc}") from None
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise LessdataError(f"{name} must be one value per example, got shape {arr.shape}")
+    if np.isinf(arr).any():
+        raise LessdataError(f"{name} contain infinite values")
+    return arr
+
+
+def _mean_columns(X: np.ndarray) -> np.ndarray:
+    return X.astype(np.float64).mean(axis=1)
+
+
+@register
+class ForgettingMethod(ScoreMethod):
+    """Forgetting events (Toneva et al., 2019, "An Empirical Study of Example Forgetting during Deep Neural
+    Network Learning", ICLR): count how often each example goes from correctly to incorrectly classified
+    during training; examples never forgotten ("unforgettable") can be dropped with little loss.
+
+    Signal: ``X`` = correctness matrix ``(n, T)`` (1 = correct, per epoch), or ``dynamics=`` (its
+    ``correct`` array, NaN = not seen), or ``scores=`` (counts). Never-learned examples score ``T``
+    (:func:`forgetting_scores`). ``keep="hard"`` (default) keeps the most forgotten first; ``"easy"`` the
+    least.
+    """
+
+    name = "forgetting"
+    description = "forgetting events (Toneva et al. 2019): keep the most forgotten examples; weights n_c/k_c"
+    signals = ("correctness", "dynamics")
+    defaults = {**ScoreMethod.base_defaults, "dynamics": None, "keep": "hard"}
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        check_choice(self.params["keep"], ("hard", "easy"), "keep")
+
+    def compute(self, X, dynamics):
+        return forgetting_scores(dynamics.field("correct") if dynamics is not None else X)
+
+    def descending(self):
+        return self.params["keep"] == "hard"
+
+
+@register
+class El2nMethod(ScoreMethod):
+    """EL2N (Paul, Ganguli, Dziugaite, "Deep Learning on a Data Diet: Finding Important Examples Early in
+    Training", NeurIPS 2021): the L2 norm of the error vector ``softmax(f(x)) - onehot(y)`` early in training,
+    averaged over several runs; keep the highest (hardest) scores.
+
+    Signal: ``X`` = ``(n, k)`` scores from ``k`` runs (averaged; ``(n, 1)`` for one), ``scores=``, or
+    ``dynamics=`` a recorder or a list of recorders (one per run): the ``error_norm`` column at position
+    ``column`` (default -1, the last), averaged over the recorders. Compute the scores with
+    :func:`lessdata.signals.dynamics.early_training_scores` (``score="el2n"``). ``keep="hard"`` (default) or
+    ``"easy"``; ``skip`` drops the very hardest share first (Paul et al. Sec. 5).
+    """
+
+    name = "el2n"
+    description = "EL2N (Paul et al. 2021): keep the examples with the largest early error norm; weights n_c/k_c"
+    signals = ("el2n_scores", "dynamics")
+    defaults = {**ScoreMethod.base_defaults, "dynamics": None, "column": -1, "keep": "hard"}
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        check_choice(self.params["keep"], ("hard", "easy"), "keep")
+
+    def _scores(self, X, n):
+        dynamics = self.params["dynamics"]
+        if isinstance(dynamics, (list, tuple)):
+            if not dynamics:
+                raise LessdataError("dynamics= is an empty list")
+            from ..signals.dynamics import _column
+
+            runs = []
+            for item in dynamics:
+                recorder = _load_dynamics(item)
+                if recorder.n != n:
+                    raise LessdataError(f"a dynamics recorder holds {recorder.n} examples but there are {n}")
+                runs.append(recorder.field("error_norm")[:, _column(recorder, self.params["column"])])
+            if X is not None:
+                raise LessdataError("method 'el2n': give X or dynamics=, not both")
+            stacked = np.stack(runs, axis=1).astype(np.float64)
+            seen = (~np.isnan(stacked)).sum(axis=1)
+            total = np.nansum(stacked, axis=1)
+            return np.divide(total, seen, out=np.full(n, np.nan), where=seen > 0)  # mean over the runs that saw it
+        return super()._scores(X, n)
+
+    def compute(self, X, dynamics):
+        if dynamics is not None:
+            from ..signals.dynamics import _column
+
+            return dynamics.field("error_norm")[:, _column(dynamics, self.params["column"])]
+        return _mean_columns(X)
+
+    def descending(self):
+        return self.params["keep"] == "hard"
+
+
+@register
+class GrandMethod(ScoreMethod):
+    """GraNd (Paul, Ganguli, Dziugaite, "Deep Learning on a Data Diet", NeurIPS 2021): the expected norm of
+    each example's loss gradient (at initialisation, over several initialisations); keep the highest.
+
+    Signal: ``X`` = ``(n, k)`` gradient norms from ``k`` runs (averaged), or ``scores=``. Compute them with
+    :func:`lessdata.signals.dynamics.early_training_scores` (``score="grand"``, ``epochs=0``) or
+    :func:`~lessdata.signals.dynamics.grand_scores`. ``keep="hard"`` (default) or ``"easy"``; ``skip`` as for
+    EL2N.
+    """
+
+    name = "grand"
+    description = "GraNd (Paul et al. 2021): keep the examples with the largest gradient norm; weights n_c/k_c"
+    signals = ("grand_scores",)
+    defaults = {**ScoreMethod.base_defaults, "keep": "hard"}
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        check_choice(self.params["keep"], ("hard", "easy"), "keep")
+
+    def compute(self, X, dynamics):
+        return _mean_columns(X)
+
+    def descending(self):
+        return self.params["keep"] == "hard"
+
+
+@register
+class CartographyMethod(ScoreMethod):
+    """Dataset cartography (Swayamdipta et al., 2020, "Dataset Cartography: Mapping and Diagnosing Datasets
+    with Training Dynamics", EMNLP): from the per-epoch probability of the true class, *confidence* (its mean)
+    and *variability* (its standard deviation) place each example in a region of the data map.
+
+    ``region``: ``"ambiguous"`` (default; highest variability first — the paper's best subset for
+    out-of-distribution generalisation), ``"hard"`` (hard-to-learn: lowest confidence first) or ``"easy"``
+    (easy-to-learn: highest confidence first). Gains are the variability (ambiguous) or the confidence.
+
+    Signal: ``X`` = ``(n, T)`` true-class probability per epoch, ``dynamics=`` (its ``confidence``), or
+    ``scores=`` (the score itself, ranked in the region's direction).
+    """
+
+    name = "cartography"
+    description = "dataset cartography (Swayamdipta et al. 2020): ambiguous / hard / easy regions; weights n_c/k_c"
+    signals = ("confidence_trajectory", "dynamics")
+    defaults = {**ScoreMethod.base_defaults, "dynamics": None, "region": "ambiguous"}
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        check_choice(self.params["region"], ("ambiguous", "hard", "easy"), "region")
+
+    def compute(self, X, dynamics):
+        confidence, variability = cartography_statistics(dynamics.field("confidence") if dynamics is not None
+                                                         else X)
+        return variability if self.params["region"] == "ambiguous" else confidence
+
+    def descending(self):
+        return self.params["region"] != "hard"
+
+
+@register
+class UncertaintyMethod(ScoreMethod):
+    """Uncertainty sampling for data selection (Coleman et al., 2020, "Selection via Proxy: Efficient Data
+    Selection for Deep Learning", ICLR): keep the examples a (proxy) model is least sure about.
+
+    ``score``: ``"least_confidence"`` (default, ``1 - max p``), ``"entropy"`` or ``"margin"`` (top-1 minus
+    top-2 probability, kept *smallest* first); ``keep="uncertain"`` (default) or ``"certain"``.
+    Signal: ``X`` = ``(n, C)`` class probabilities (or logits with ``from_logits=True``), ``dynamics=`` a
+    recorder with logits (the column at position ``column``, default the last), or ``scores=``.
+    """
+
+    name = "uncertainty"
+    description = "uncertainty (least confidence / entropy / margin): keep the least certain; weights n_c/k_c"
+    signals = ("probabilities", "dynamics")
+    defaults = {**ScoreMethod.base_defaults, "dynamics": None, "score": "least_confidence",
+                "keep": "uncertain", "from_logits": False, "column": -1}
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        check_choice(self.params["score"], UNCERTAINTY_SCORES, "score")
+        check_choice(self.params["keep"], ("uncertain", "certain"), "keep")
+
+    def compute(self, X, dynamics):
+        if dynamics is not None:
+            return uncertainty_scores(dynamics.probabilities(self.params["column"]), self.params["score"])
+        X = check_features(X, "probabilities").astype(np.float64)
+        if self.params["from_logits"]:
+            X = np.exp(X - X.max(axis=1, keepdims=True))
+            X /= X.sum(axis=1, keepdims=True)
+        elif X.min() < 0 or np.abs(X.sum(axis=1) - 1.0).max() > 1e-3:
+            raise LessdataError("uncertainty: X must hold class probabilities (rows >= 0 summing to 1); "
+                                "pass from_logits=True for logits")
+        return uncertainty_scores(X, self.params["score"])
+
+    def descending(self):
+        uncertain_is_high = self.params["score"] != "margin"
+        return uncertain_is_high == (self.params["keep"] == "uncertain")

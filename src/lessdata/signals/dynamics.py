@@ -1,0 +1,782 @@
+"""Per-example training dynamics: one recorder that every score-based method reads from.
+
+:class:`DynamicsRecorder` keeps, for each of ``n`` training examples and each *column* (an epoch of
+training, or a checkpoint at which the model was evaluated), the example's
+
+- ``loss``: its per-example loss (for a sequence model, the mean over the non-batch dimensions);
+- ``correct``: 1.0 when the arg-max of the logits is the label, else 0.0;
+- ``confidence``: the softmax probability of the true class;
+- ``error_norm``: ``||softmax(logits) - onehot(y)||_2``, the EL2N score of Paul et al. (2021);
+- optionally the ``logits`` themselves (``logits=True``; ``n × T × C``, so only for modest ``n · C``).
+
+Each is a float32 (or ``dtype="float16"``, half the memory) array of shape ``(n, T)`` with NaN where the
+example was not seen in that column (e.g. it was outside the epoch's coreset). Within one column a later
+sighting overwrites an earlier one. ``targets`` holds the last label seen per example (-1: never seen).
+
+Readers: forgetting events (Toneva et al., 2019) read ``correct``; dataset cartography (Swayamdipta et al.,
+2020) reads ``confidence``; EL2N reads ``error_norm``; uncertainty and USEFUL-style clustering read
+``logits``; S2L-style loss-trajectory clustering reads ``loss`` (see :meth:`DynamicsRecorder.trajectory`).
+
+Ways to fill it:
+
+- ``fit(..., callbacks=[recorder])``: a :func:`~lessdata.training.fit` callback, one column per epoch,
+  recorded from the training batches as they are trained on (the logits before that step's update);
+- Lightning: ``recorder.lightning_callback()`` (see :func:`lightning_callback` for the contract);
+- any loop: ``recorder.start_column(epoch)`` then ``recorder.update(indices, logits=..., targets=...,
+  losses=...)`` per batch (the Hugging Face Trainer hook will call exactly this);
+- :func:`record_checkpoint` / :meth:`DynamicsRecorder.record_checkpoint`: evaluate a model on a whole
+  dataset (eval mode, no gradients) and add one column (S2L-style trajectories, EL2N at an epoch).
+
+It also computes the model-based scores of Paul et al. (2021), "Deep Learning on a Data Diet: Finding
+Important Examples Early in Training": :func:`el2n_scores`, :func:`grand_scores`, and
+:func:`early_training_scores`, which averages either over several short training runs.
+
+Example:
+    >>> import torch
+    >>> from torch.utils.data import TensorDataset
+    >>> from lessdata.training import fit
+    >>> X = torch.randn(64, 4); y = (X[:, 0] > 0).long()
+    >>> recorder = DynamicsRecorder()
+    >>> _ = fit(torch.nn.Linear(4, 2), TensorDataset(X, y), epochs=3, batch_size=16, callbacks=[recorder])
+    >>> recorder.loss.shape, recorder.columns
+    ((64, 3), [0, 1, 2])
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .._io import atomic_path
+from ..errors import LessdataError, require
+
+FIELDS = ("loss", "correct", "confidence", "error_norm")
+_DTYPES = {"float32": np.float32, "float16": np.float16}
+_FORMAT_VERSION = 1
+
+__all__ = [
+    "FIELDS",
+    "DynamicsRecorder",
+    "early_training_scores",
+    "el2n_scores",
+    "grand_scores",
+    "lightning_callback",
+    "record_checkpoint",
+]
+
+
+def _check_n(n) -> int:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise LessdataError(f"the number of examples n must be a positive integer, got {n!r}")
+    return int(n)
+
+
+class DynamicsRecorder:
+    """Record per-example loss, correctness, true-class probability (and optionally logits) per column.
+
+    Args:
+        n: number of training examples; inferred at the start of training (from ``fit``'s loader, or the
+            Lightning train dataloader) when not given.
+        logits: also keep the logits, an ``(n, T, C)`` array.
+        fields: which of :data:`FIELDS` to keep (all by default); drop some to save memory.
+        dtype: ``"float32"`` (default) or ``"float16"`` (half the memory; ~3 significant digits).
+        columns: expected number of columns (e.g. epochs), to allocate once; the arrays grow when exceeded.
+
+    Attributes:
+        loss, correct, confidence, error_norm: ``(n, T)`` views (``None`` for a field not kept).
+        logits: ``(n, T, C)`` view or ``None``.
+        targets: int64 ``(n,)`` last label seen per example, -1 if never seen.
+        columns: one label per column: the epoch number for training columns, the ``name`` given to
+            :meth:`record_checkpoint` for checkpoint columns.
+    """
+
+    def __init__(self, n: int | None = None, *, logits: bool = False, fields: Sequence[str] = FIELDS,
+                 dtype: str = "float32", columns: int | None = None):
+        if dtype not in _DTYPES:
+            raise LessdataError(f"dtype must be 'float32' or 'float16', got {dtype!r}")
+        if isinstance(fields, str):
+            fields = (fields,)
+        fields = tuple(fields)
+        unknown = [f for f in fields if f not in FIELDS]
+        if unknown or len(set(fields)) != len(fields):
+            raise LessdataError(f"fields must be distinct names among {', '.join(FIELDS)}; got {list(fields)}")
+        if not fields and not logits:
+            raise LessdataError("the recorder keeps nothing: give at least one field or logits=True")
+        if columns is not None and (isinstance(columns, bool) or not isinstance(columns, (int, np.integer))
+                                    or columns < 1):
+            raise LessdataError(f"columns must be a positive integer, got {columns!r}")
+        self.fields = fields
+        self.keep_logits = bool(logits)
+        self.dtype = dtype
+        self.columns: list = []
+        self._capacity = int(columns) if columns is not None else 8
+        self._n: int | None = None
+        self._data: dict[str, np.ndarray] = {}
+        self._logits: np.ndarray | None = None
+        self.targets: np.ndarray | None = None
+        if n is not None:
+            self._allocate(_check_n(n))
+
+    # ------------------------------------------------------------------------------------ storage
+    def _allocate(self, n: int) -> None:
+        self._n = n
+        np_dtype = _DTYPES[self.dtype]
+        self._data = {f: np.full((n, self._capacity), np.nan, dtype=np_dtype) for f in self.fields}
+        self.targets = np.full(n, -1, dtype=np.int64)
+
+    def _set_n(self, n: int) -> None:
+        n = _check_n(n)
+        if self._n is None:
+            self._allocate(n)
+        elif self._n != n:
+            raise LessdataError(f"the recorder holds {self._n} examples but the data has {n}")
+
+    def _grow(self, needed: int) -> None:
+        if needed <= self._capacity:
+            return
+        capacity = max(needed, 2 * self._capacity)
+        for name, arr in self._data.items():
+            grown = np.full((arr.shape[0], capacity), np.nan, dtype=arr.dtype)
+            grown[:, : arr.shape[1]] = arr
+            self._data[name] = grown
+        if self._logits is not None:
+            grown = np.full((self._logits.shape[0], capacity, self._logits.shape[2]), np.nan, self._logits.dtype)
+            grown[:, : self._logits.shape[1]] = self._logits
+            self._logits = grown
+        self._capacity = capacity
+
+    @property
+    def n(self) -> int | None:
+        """Number of examples (``None`` until known)."""
+        return self._n
+
+    @property
+    def num_columns(self) -> int:
+        return len(self.columns)
+
+    def _view(self, name: str) -> np.ndarray | None:
+        arr = self._data.get(name)
+        return None if arr is None else arr[:, : len(self.columns)]
+
+    loss = property(lambda self: self._view("loss"), doc="``(n, T)`` per-example loss (NaN: not seen).")
+    correct = property(lambda self: self._view("correct"), doc="``(n, T)`` 1.0 / 0.0 correct (NaN: not seen).")
+    confidence = property(lambda self: self._view("confidence"),
+                          doc="``(n, T)`` probability of the true class (NaN: not seen).")
+    error_norm = property(lambda self: self._view("error_norm"),
+                          doc="``(n, T)`` ``||softmax - onehot||_2``, the EL2N score (NaN: not seen).")
+
+    @property
+    def logits(self) -> np.ndarray | None:
+        """``(n, T, C)`` logits (NaN: not seen), or ``None`` when not kept / nothing recorded yet."""
+        return None if self._logits is None else self._logits[:, : len(self.columns)]
+
+    def field(self, name: str) -> np.ndarray:
+        """The ``(n, T)`` array of one of :data:`FIELDS`; a clear error when it was not kept."""
+        if name not in FIELDS:
+            raise LessdataError(f"unknown dynamics field {name!r}; choose one of: {', '.join(FIELDS)}")
+        if name not in self._data:
+            why = "nothing was recorded yet" if self._n is None else f"the recorder keeps only {list(self.fields)}"
+            raise LessdataError(f"the recorder has no {name!r}: {why}")
+        return self._view(name)
+
+    @property
+    def seen(self) -> np.ndarray:
+        """``(n, T)`` bool: whether each example was recorded in each column."""
+        if self._n is None:
+            raise LessdataError("the recorder is empty: nothing was recorded yet")
+        T = len(self.columns)
+        seen = np.zeros((self._n, T), dtype=bool)
+        for arr in self._data.values():
+            seen |= ~np.isnan(arr[:, :T])
+        if self._logits is not None:
+            seen |= ~np.isnan(self._logits[:, :T, 0])
+        return seen
+
+    def __repr__(self) -> str:
+        return (f"DynamicsRecorder(n={self._n}, columns={len(self.columns)}, fields={list(self.fields)}, "
+                f"logits={self.keep_logits}, dtype={self.dtype!r})")
+
+    # ---------------------------------------------------------------------------------- recording
+    def start_column(self, label=None) -> int:
+        """Open a new column (an epoch or a checkpoint) and return its position.
+
+        ``label`` names it (default: its position). Starting the column that is already the last one again
+        (same label) is a no-op, so a loop that calls this at every epoch start is safe to resume.
+        """
+        label = len(self.columns) if label is None else label
+        if isinstance(label, np.generic):
+            label = label.item()
+        if not isinstance(label, (int, str)) or isinstance(label, bool):
+            raise LessdataError(f"a column label must be an int or a string, got {label!r}")
+        if self.columns and self.columns[-1] == label:
+            return len(self.columns) - 1
+        self._grow(len(self.columns) + 1)
+        self.columns.append(label)
+        return len(self.columns) - 1
+
+    def update(self, indices, *, logits=None, targets=None, losses=None) -> None:
+        """Record one batch into the current column (the first column is opened if none is).
+
+        Args:
+            indices: dataset indices of the batch's examples, shape ``(b,)``.
+            logits: ``(b, C)`` classifier outputs; with ``targets`` they give ``correct``, ``confidence``,
+                ``error_norm`` (and ``loss`` = cross-entropy when ``losses`` is not given).
+            targets: ``(b,)`` integer class labels.
+            losses: per-example losses ``(b, ...)`` (averaged over non-batch dimensions): the loss actually
+                trained on. Enough on its own for loss trajectories of non-classifiers.
+        """
+        idx = _as_index_array(indices)
+        if self._n is None:
+            raise LessdataError("the recorder does not know the number of examples: pass n= to DynamicsRecorder")
+        if len(idx) and (idx.min() < 0 or idx.max() >= self._n):
+            raise LessdataError(f"index {int(idx.max() if idx.max() >= self._n else idx.min())} is out of "
+                                f"range for a recorder of {self._n} examples")
+        if not self.columns:
+            self.start_column(0)
+        col = len(self.columns) - 1
+        b = len(idx)
+        if logits is None and losses is None:
+            raise LessdataError("update() needs logits (with targets) or per-example losses")
+        loss_values = None
+        if losses is not None:
+            losses = torch.as_tensor(losses).detach()
+            if losses.ndim == 0 or losses.shape[0] != b:
+                raise LessdataError(f"losses must have one entry per example ({b}), got shape {tuple(losses.shape)}")
+            loss_values = losses.float().reshape(b, -1).mean(dim=1).cpu().numpy()
+        if logits is not None:  # validate everything before writing anything
+            logits = torch.as_tensor(logits).detach()
+            if logits.ndim != 2 or logits.shape[0] != b:
+                raise LessdataError(f"logits must have shape (batch={b}, classes), got {tuple(logits.shape)}")
+            if targets is None and losses is None:
+                raise LessdataError("update() with logits needs targets= (or per-example losses=)")
+            y = None if targets is None else _as_targets(targets, b, logits.shape[1])
+            self._record_logits(idx, col, logits)
+            if y is not None:
+                self.targets[idx] = y.cpu().numpy()
+                logits32 = logits.float()
+                log_probs = torch.log_softmax(logits32, dim=1)
+                probs = log_probs.exp()
+                rows = torch.arange(b, device=logits.device)
+                y = y.to(logits.device)
+                true_prob = probs[rows, y]
+                stats = {
+                    "correct": (logits32.argmax(dim=1) == y).float(),
+                    "confidence": true_prob,
+                    # ||p - e_y||^2 = sum p^2 - 2 p_y + 1
+                    "error_norm": (probs.square().sum(dim=1) - 2 * true_prob + 1).clamp_min(0).sqrt(),
+                }
+                for name, values in stats.items():
+                    if name in self._data:
+                        self._data[name][idx, col] = values.cpu().numpy()
+                if loss_values is None:
+                    loss_values = (-log_probs[rows, y]).cpu().numpy()
+        if loss_values is not None and "loss" in self._data:
+            self._data["loss"][idx, col] = loss_values
+
+    def _record_logits(self, idx: np.ndarray, col: int, logits) -> None:
+        if not self.keep_logits:
+            return
+        num_classes = int(logits.shape[1])
+        if self._logits is not None and self._logits.shape[2] != num_classes:
+            raise LessdataError(f"logits have {num_classes} classes but earlier batches had {self._logits.shape[2]}")
+        if self._logits is None:
+            self._logits = np.full((self._n, self._capacity, num_classes), np.nan, dtype=_DTYPES[self.dtype])
+        self._logits[idx, col] = logits.float().cpu().numpy()
+
+    # fit() callback hooks -----------------------------------------------------------------------
+    def on_fit_start(self, model, loader) -> None:
+        self._set_n(loader.size)
+
+    def on_epoch_start(self, epoch: int, model, loader) -> None:
+        self.start_column(int(epoch))
+
+    def on_batch_end(self, epoch: int, model, batch) -> None:
+        if _is_classification(batch.outputs, batch.targets):
+            self.update(batch.indices, logits=batch.outputs, targets=batch.targets, losses=batch.losses)
+        else:  # e.g. a regression or sequence model: only the loss is defined
+            self.update(batch.indices, losses=batch.losses)
+
+    def record_checkpoint(self, model, data, labels=None, *, name=None, loss_fn: Callable | None = None,
+                          batch_size: int = 512, device=None, progress=None) -> int:
+        """Evaluate ``model`` on every example of ``data`` (in order) and record one new column.
+
+        The model runs in eval mode under ``torch.no_grad()``; each module's mode is restored afterwards.
+        ``data`` is anything :func:`lessdata.data.iter_batches` reads (arrays with ``labels``, an ``(X, y)``
+        pair, a Dataset, a non-shuffling DataLoader). ``loss_fn`` (``reduction="none"``) replaces the
+        cross-entropy as the recorded loss. Returns the new column's position.
+        """
+        from ..data.torch_data import iter_batches
+        from .gradients import _model_device, _size
+
+        label = f"checkpoint {len(self.columns)}" if name is None else name
+        if label in self.columns:
+            raise LessdataError(f"a column named {label!r} already exists")
+        size = _size(data, labels)
+        if size is not None:
+            self._set_n(size)
+        elif self._n is None:
+            raise LessdataError("cannot tell how many examples the data has: pass n= to DynamicsRecorder")
+        if progress is not None and hasattr(progress, "total"):
+            progress.total = self._n
+        device = _model_device(model) if device is None else torch.device(device)
+        modes = {module: module.training for module in model.modules()}
+        col = self.start_column(label)
+        offset = 0
+        try:
+            model.eval()
+            with torch.no_grad():
+                for x, y in iter_batches(data, labels, batch_size=batch_size):
+                    if offset + len(x) > self._n:
+                        raise LessdataError(f"the data has more than the recorder's {self._n} examples")
+                    out = model(x.to(device))
+                    y = None if y is None else y.to(device)
+                    losses = None if loss_fn is None else loss_fn(out, y)
+                    indices = np.arange(offset, offset + len(x))
+                    if _is_classification(out, y):
+                        self.update(indices, logits=out, targets=y, losses=losses)
+                    elif losses is not None:
+                        self.update(indices, losses=losses)
+                    else:
+                        raise LessdataError(
+                            "record_checkpoint needs class labels (labels= or (x, y) data) and a model returning "
+                            "(batch, classes) logits, or a per-example loss_fn="
+                        )
+                    offset += len(x)
+                    if progress is not None:
+                        progress.update(len(x))
+        finally:
+            for module, training in modes.items():
+                module.train(training)
+        if offset != self._n:
+            raise LessdataError(f"the data has {offset} examples but the recorder holds {self._n}")
+        return col
+
+    def lightning_callback(self):
+        """A Lightning ``Callback`` that records into this recorder (see :func:`lightning_callback`)."""
+        return lightning_callback(self)
+
+    # --------------------------------------------------------------------------------- reading
+    def trajectory(self, name: str = "loss", fill: str | float | None = None) -> np.ndarray:
+        """A float32 ``(n, T)`` copy of one field, with NaNs (unseen) optionally filled.
+
+        ``fill``: ``None`` keeps NaN; ``"forward"`` carries each example's last observation forward (and its
+        first one backward over leading gaps); a number replaces every NaN. Rows never seen stay NaN unless
+        ``fill`` is a number.
+        """
+        values = self.field(name).astype(np.float32)
+        if fill is None:
+            return values
+        if isinstance(fill, str):
+            if fill != "forward":
+                raise LessdataError(f"fill must be None, 'forward' or a number, got {fill!r}")
+            return _fill_forward(values)
+        if isinstance(fill, bool) or not isinstance(fill, (int, float, np.number)):
+            raise LessdataError(f"fill must be None, 'forward' or a number, got {fill!r}")
+        values[np.isnan(values)] = float(fill)
+        return values
+
+    def probabilities(self, column: int = -1) -> np.ndarray:
+        """float32 ``(n, C)`` softmax of the logits of one column (NaN rows: not seen there)."""
+        if self._logits is None:
+            raise LessdataError("the recorder kept no logits: create it with DynamicsRecorder(logits=True)")
+        z = self.logits[:, _column(self, column)].astype(np.float64)
+        z = np.exp(z - z.max(axis=1, keepdims=True))
+        return (z / z.sum(axis=1, keepdims=True)).astype(np.float32)
+
+    def forgetting_events(self) -> np.ndarray:
+        """Forgetting events per example (Toneva et al., 2019); :func:`~lessdata.methods.scores.forgetting_events`."""
+        from ..methods.scores import forgetting_events
+
+        return forgetting_events(self.field("correct"))
+
+    def cartography(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(confidence, variability)`` per example (Swayamdipta et al., 2020): the mean and standard deviation
+        of the true-class probability over the columns where the example was seen (NaN: never seen)."""
+        from ..methods.scores import cartography_statistics
+
+        return cartography_statistics(self.field("confidence"))
+
+    # ------------------------------------------------------------------------------- save / load
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write to an ``.npz`` file atomically; :meth:`load` reads it back."""
+        path = Path(path)
+        if path.suffix.lower() != ".npz":
+            raise LessdataError(f"cannot save training dynamics as {path.name!r}: use a .npz file name")
+        if self._n is None:
+            raise LessdataError("the recorder is empty: nothing to save")
+        meta = {"format": "lessdata.dynamics", "format_version": _FORMAT_VERSION, "n": self._n,
+                "fields": list(self.fields), "logits": self.keep_logits, "dtype": self.dtype,
+                "columns": self.columns}
+        arrays = {f"field_{name}": self._view(name) for name in self.fields}
+        if self._logits is not None:
+            arrays["logits"] = self.logits
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, targets=self.targets, meta=np.array(json.dumps(meta)), **arrays)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> DynamicsRecorder:
+        """Read a recorder written by :meth:`save`."""
+        path = Path(path)
+        if not path.exists():
+            raise LessdataError(f"no such file: {path}")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                if "meta" not in z.files:
+                    raise LessdataError(f"{path} is an .npz file but not lessdata training dynamics")
+                meta = json.loads(str(z["meta"]))
+                if meta.get("format") != "lessdata.dynamics":
+                    raise LessdataError(f"{path} is an .npz file but not lessdata training dynamics")
+                arrays = {name: z[f"field_{name}"] for name in meta["fields"]}
+                logits = z["logits"] if "logits" in z.files else None
+                targets = z["targets"]
+        except LessdataError:
+            raise
+        except Exception as exc:
+            raise LessdataError(f"{path} is not readable lessdata training dynamics "
+                                f"({type(exc).__name__}: {exc})") from None
+        columns = len(meta["columns"])
+        out = cls(meta["n"], logits=meta["logits"], fields=meta["fields"], dtype=meta["dtype"],
+                  columns=max(columns, 1))
+        out.columns = list(meta["columns"])
+        for name, arr in arrays.items():
+            if arr.shape != (out.n, columns):
+                raise LessdataError(f"{path}: field {name!r} has shape {arr.shape}, expected {(out.n, columns)}")
+            out._data[name][:, :columns] = arr
+        if logits is not None:
+            out._logits = np.full((out.n, out._capacity, logits.shape[2]), np.nan, dtype=_DTYPES[out.dtype])
+            out._logits[:, :columns] = logits
+        out.targets = targets.astype(np.int64)
+        return out
+
+
+# ---------------------------------------------------------------------------------- helpers
+def _is_classification(outputs, targets) -> bool:
+    return (isinstance(outputs, torch.Tensor) and outputs.ndim == 2 and isinstance(targets, torch.Tensor)
+            and targets.ndim == 1 and not targets.is_floating_point())
+
+
+def _as_index_array(indices) -> np.ndarray:
+    if hasattr(indices, "detach"):
+        indices = indices.detach().cpu().numpy()
+    idx = np.asarray(indices)
+    if idx.ndim != 1 or not (np.issubdtype(idx.dtype, np.integer) or idx.size == 0):
+        raise LessdataError(f"indices must be a 1-D array of integer dataset indices, got shape {idx.shape} "
+                            f"dtype {idx.dtype}")
+    return idx.astype(np.int64)
+
+
+def _as_targets(targets, b: int, num_classes: int):
+    y = torch.as_tensor(targets).detach().reshape(-1)
+    if y.shape[0] != b:
+        raise LessdataError(f"got {y.shape[0]} targets for a batch of {b} examples")
+    if y.is_floating_point():
+        if not torch.equal(y, y.round()):
+            raise LessdataError("targets must be integer class ids")
+    y = y.long()
+    if b and (int(y.min()) < 0 or int(y.max()) >= num_classes):
+        bad = int(y.min()) if int(y.min()) < 0 else int(y.max())
+        raise LessdataError(f"target {bad} is out of range for logits with {num_classes} classes")
+    return y
+
+
+def _column(recorder: DynamicsRecorder, column: int) -> int:
+    T = len(recorder.columns)
+    if isinstance(column, bool) or not isinstance(column, (int, np.integer)) or not -T <= column < T:
+        raise LessdataError(f"column must be an integer position in [-{T}, {T}) (the recorder has {T} columns), "
+                            f"got {column!r}")
+    return int(column) % T
+
+
+def _fill_forward(values: np.ndarray) -> np.ndarray:
+    out = values.copy()
+    n, T = out.shape
+    last = np.full(n, np.nan, dtype=out.dtype)
+    for t in range(T):
+        seen = ~np.isnan(out[:, t])
+        last[seen] = out[seen, t]
+        out[~seen, t] = last[~seen]
+    first = np.full(n, np.nan, dtype=out.dtype)  # leading gaps take the first observation
+    for t in range(T - 1, -1, -1):
+        seen = ~np.isnan(values[:, t])
+        first[seen] = values[seen, t]
+    lead = np.isnan(out)
+    out[lead] = np.broadcast_to(first[:, None], out.shape)[lead]
+    return out
+
+
+def record_checkpoint(model, data, labels=None, *, recorder: DynamicsRecorder | None = None, name=None,
+                      logits: bool = False, loss_fn: Callable | None = None, batch_size: int = 512,
+                      device=None, progress=None) -> DynamicsRecorder:
+    """Evaluate ``model`` on ``data`` and record one column: into ``recorder``, or a new one (returned).
+
+    Called once per saved checkpoint of a (small, proxy) model, this builds the per-example loss
+    trajectories of S2L (Yang et al., 2024, "SmallToLarge (S2L): Scalable Data Selection for Fine-tuning
+    Large Language Models by Summarizing Training Trajectories of Small Models"). ``logits=True`` keeps the
+    logits in a new recorder. See :meth:`DynamicsRecorder.record_checkpoint` for the arguments.
+
+    Example:
+        >>> import numpy as np, torch
+        >>> X = np.random.default_rng(0).normal(size=(10, 3)).astype("float32"); y = np.arange(10) % 2
+        >>> rec = record_checkpoint(torch.nn.Linear(3, 2), X, y, name="step 0")
+        >>> rec.loss.shape, rec.columns
+        ((10, 1), ['step 0'])
+    """
+    if recorder is None:
+        recorder = DynamicsRecorder(logits=logits)
+    elif not isinstance(recorder, DynamicsRecorder):
+        raise LessdataError(f"recorder must be a DynamicsRecorder, got {type(recorder).__name__}")
+    recorder.record_checkpoint(model, data, labels, name=name, loss_fn=loss_fn, batch_size=batch_size,
+                               device=device, progress=progress)
+    return recorder
+
+
+# ------------------------------------------------------------------------- Lightning adapter
+_LIGHTNING_CLASS = None
+
+
+def lightning_callback(recorder: DynamicsRecorder):
+    """A ``lightning.pytorch.Callback`` that fills ``recorder`` during ``Trainer.fit``.
+
+    Contract: ``training_step`` returns a dict with ``"loss"`` (what Lightning minimises), ``"indices"``
+    (the batch's dataset indices, e.g. from ``CoresetLoader(..., return_indices=True)``), and either
+    ``"logits"`` with ``"targets"`` or per-example ``"losses"`` (or all three)::
+
+        def training_step(self, batch, batch_idx):
+            x, y, w, idx = batch
+            logits = self(x)
+            losses = F.cross_entropy(logits, y, reduction="none")
+            return {"loss": (losses * w).mean(), "indices": idx, "logits": logits, "targets": y,
+                    "losses": losses}
+
+    One column per training epoch, labelled with ``trainer.current_epoch``. When the recorder has no ``n``,
+    it is taken from the train dataloader (a ``CoresetLoader``'s ``size``, or ``len(dataloader.dataset)``).
+    Lightning is an optional extra (``pip install 'lessdata[lightning]'``), imported here on first use.
+    """
+    if not isinstance(recorder, DynamicsRecorder):
+        raise LessdataError(f"lightning_callback needs a DynamicsRecorder, got {type(recorder).__name__}")
+    return _lightning_class()(recorder)
+
+
+def _lightning_class():
+    global _LIGHTNING_CLASS
+    if _LIGHTNING_CLASS is not None:
+        return _LIGHTNING_CLASS
+    pl = require("lightning.pytorch", "lightning", "the Lightning dynamics callback")
+
+    class LightningDynamicsCallback(pl.Callback):
+        """Records training dynamics from ``training_step`` outputs; see :func:`lightning_callback`."""
+
+        def __init__(self, recorder: DynamicsRecorder):
+            self.recorder = recorder
+
+        def on_train_epoch_start(self, trainer, pl_module) -> None:
+            if self.recorder.n is None:
+                self.recorder._set_n(_loader_size(trainer.train_dataloader))
+            self.recorder.start_column(int(trainer.current_epoch))
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+            if not isinstance(outputs, Mapping) or "indices" not in outputs:
+                raise LessdataError(
+                    "the dynamics callback needs training_step to return a dict with 'loss', 'indices' and "
+                    "'logits' + 'targets' or per-example 'losses'"
+                )
+            self.recorder.update(outputs["indices"], logits=outputs.get("logits"),
+                                 targets=outputs.get("targets"), losses=outputs.get("losses"))
+
+    _LIGHTNING_CLASS = LightningDynamicsCallback
+    return _LIGHTNING_CLASS
+
+
+def _loader_size(loader) -> int:
+    from ..training.samplers import CoresetLoader
+
+    if isinstance(loader, CoresetLoader):
+        return loader.size
+    dataset = getattr(loader, "dataset", None)
+    try:
+        return len(dataset)
+    except TypeError:
+        raise LessdataError("cannot tell the number of training examples from the train dataloader: pass n= to "
+                            "DynamicsRecorder") from None
+
+
+def __getattr__(name: str):
+    if name == "LightningDynamicsCallback":  # Lightning is optional: build the class on first use
+        return _lightning_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# ------------------------------------------------------------------ EL2N and GraNd (Paul et al.)
+def el2n_scores(model, data, labels=None, *, batch_size: int = 512, device=None) -> np.ndarray:
+    """EL2N (Paul et al., 2021): ``||softmax(f(x)) - onehot(y)||_2`` per example, float32 ``(n,)``.
+
+    Higher = harder. The model is evaluated (eval mode, no gradients) on ``data`` in order.
+    Paul et al. average it over 10 models trained for a short while (20 of 200 epochs on CIFAR-10); see
+    :func:`early_training_scores`.
+    """
+    rec = record_checkpoint(model, data, labels, recorder=DynamicsRecorder(fields=("error_norm",)),
+                            batch_size=batch_size, device=device)
+    return rec.error_norm[:, 0].astype(np.float32)
+
+
+def grand_scores(model, data, labels=None, *, last_layer: bool = False, batch_size: int = 64,
+                 device=None) -> np.ndarray:
+    """GraNd (Paul et al., 2021): the norm of each example's cross-entropy gradient, float32 ``(n,)``.
+
+    By default the gradient with respect to all trainable parameters, computed per example with
+    ``torch.func`` (``vmap`` over ``grad``), in eval mode (so BatchNorm uses its running statistics);
+    models ``vmap`` cannot trace fall back to one backward pass per example. ``last_layer=True`` uses
+    only the last ``nn.Linear`` layer, in closed form ``||p - e_y|| · sqrt(||h||² + 1)`` (one forward pass;
+    without the ``+ 1`` when the layer has no bias). Paul et al. compute it at initialisation, averaged
+    over 10 initialisations; see :func:`early_training_scores`.
+    """
+    from ..data.torch_data import iter_batches
+    from .gradients import _model_device, find_last_linear
+
+    device = _model_device(model) if device is None else torch.device(device)
+    modes = {module: module.training for module in model.modules()}
+    chunks = []
+    try:
+        model.eval()
+        if last_layer:
+            _, linear = find_last_linear(model)
+            captured = {}
+            handle = linear.register_forward_hook(lambda m, i, o: captured.__setitem__("h", i[0]))
+            try:
+                with torch.no_grad():
+                    for x, y in iter_batches(data, labels, batch_size=max(batch_size, 256)):
+                        y = _need_labels(y, "grand_scores")
+                        logits = model(x.to(device))
+                        y = _as_targets(y, len(x), logits.shape[1]).to(device)
+                        probs = torch.softmax(logits.float(), dim=1)
+                        probs[torch.arange(len(y), device=probs.device), y] -= 1.0
+                        h2 = captured["h"].float().reshape(len(x), -1).square().sum(dim=1)
+                        if linear.bias is not None:
+                            h2 = h2 + 1.0
+                        chunks.append((probs.norm(dim=1) * h2.sqrt()).cpu().numpy())
+            finally:
+                handle.remove()
+        else:
+            params = {k: v.detach() for k, v in model.named_parameters() if v.requires_grad}
+            if not params:
+                raise LessdataError("the model has no trainable parameters to take gradients of")
+            for x, y in iter_batches(data, labels, batch_size=batch_size):
+                x, y = x.to(device), _need_labels(y, "grand_scores").to(device)
+                with torch.no_grad():  # check the labels against the model's outputs before differentiating
+                    y = _as_targets(y, len(x), model(x).shape[1])
+                chunks.append(_gradient_norms(model, params, x, y))
+    finally:
+        for module, training in modes.items():
+            module.train(training)
+    if not chunks:
+        raise LessdataError("no examples to score: the data is empty")
+    return np.concatenate(chunks).astype(np.float32)
+
+
+def _need_labels(y, what: str):
+    if y is None:
+        raise LessdataError(f"{what} needs class labels: pass labels= or data that yields (x, y)")
+    return y
+
+
+def _gradient_norms(model, params, x, y) -> np.ndarray:
+    from torch.func import functional_call, grad, vmap
+
+    buffers = {k: v.detach() for k, v in model.named_buffers()}
+
+    def loss_one(p, xi, yi):
+        out = functional_call(model, (p, buffers), (xi.unsqueeze(0),))
+        return torch.nn.functional.cross_entropy(out, yi.reshape(1).long())
+
+    try:
+        grads = vmap(grad(loss_one), in_dims=(None, 0, 0))(params, x, y)
+        total = sum(g.reshape(len(x), -1).float().square().sum(dim=1) for g in grads.values())
+        return total.sqrt().cpu().numpy()
+    except (RuntimeError, NotImplementedError):  # an op vmap cannot batch: one backward pass per example
+        return _gradient_norms_loop(model, params, x, y)
+
+
+def _gradient_norms_loop(model, params, x, y) -> np.ndarray:
+    names = list(params)
+    live = dict(model.named_parameters())
+    out = np.empty(len(x), dtype=np.float32)
+    for i in range(len(x)):
+        loss = torch.nn.functional.cross_entropy(model(x[i : i + 1]), y[i : i + 1].long())
+        grads = torch.autograd.grad(loss, [live[k] for k in names], allow_unused=True)
+        out[i] = math.sqrt(sum(float(g.float().square().sum()) for g in grads if g is not None))
+    return out
+
+
+def early_training_scores(make_model: Callable, train, *, epochs: int, score: str = "el2n", runs: int = 10,
+                          seed: int = 0, last_layer: bool = False, return_runs: bool = False, progress=None,
+                          **fit_kwargs) -> np.ndarray:
+    """Train ``runs`` fresh models for ``epochs`` epochs each with :func:`~lessdata.training.fit` and score
+    every training example with EL2N or GraNd; return the mean over runs (float32 ``(n,)``).
+
+    Paul et al. (2021), "Deep Learning on a Data Diet": scores from early in training, averaged over
+    independent runs, find the examples that matter. They use EL2N after 20 of 200 epochs on CIFAR-10
+    (``epochs=20``) and GraNd at initialisation (``epochs=0``: no training), each averaged over 10 runs.
+
+    Args:
+        make_model: ``() -> nn.Module``, called once per run after seeding torch with the run's seed,
+            so each run starts from a different initialisation.
+        train: a dataset yielding ``(x, y)`` (what ``fit`` takes); it is scored in order.
+        epochs: epochs of training per run before scoring (0: score at initialisation).
+        score: ``"el2n"`` or ``"grand"``.
+        runs: number of independent runs to average over.
+        seed: run ``r`` uses the seed ``SeedSequence([seed, r])`` for initialisation and shuffling.
+        last_layer: GraNd over the last layer only (see :func:`grand_scores`).
+        return_runs: return the ``(n, runs)`` matrix instead of its mean.
+        progress: optional tqdm-compatible object advanced once per run (``total`` is set to ``runs``).
+        **fit_kwargs: passed to ``fit`` (``lr``, ``batch_size``, ``optimizer``, ``device``, ...).
+
+    Example:
+        >>> import torch
+        >>> from torch.utils.data import TensorDataset
+        >>> X = torch.randn(32, 4); y = (X[:, 0] > 0).long()
+        >>> early_training_scores(lambda: torch.nn.Linear(4, 2), TensorDataset(X, y), epochs=1, runs=2).shape
+        (32,)
+    """
+    from ..training.fit import fit
+
+    if score not in ("el2n", "grand"):
+        raise LessdataError(f"unknown score {score!r}; choose one of: el2n, grand")
+    if isinstance(runs, bool) or not isinstance(runs, (int, np.integer)) or runs < 1:
+        raise LessdataError(f"runs must be a positive integer, got {runs!r}")
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
+        raise LessdataError(f"epochs must be a non-negative integer, got {epochs!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise LessdataError(f"seed must be a non-negative integer, got {seed!r}")
+    if not callable(make_model):
+        raise LessdataError("make_model must be a function returning a fresh model")
+    for key in ("epochs", "seed", "callbacks", "schedule"):
+        if key in fit_kwargs:
+            raise LessdataError(f"early_training_scores does not pass {key}= to fit")
+    if progress is not None and hasattr(progress, "total"):
+        progress.total = runs
+    device = fit_kwargs.get("device")
+    columns = []
+    for r in range(runs):
+        run_seed = int(np.random.SeedSequence([int(seed), r]).generate_state(1)[0] >> 1)
+        torch.manual_seed(run_seed)
+        model = make_model()
+        if epochs > 0:
+            fit(model, train, None, epochs=int(epochs), seed=run_seed, **fit_kwargs)
+        elif device is not None:
+            model.to(device)
+        if score == "el2n":
+            columns.append(el2n_scores(model, train, device=device))
+        else:
+            columns.append(grand_scores(model, train, last_layer=last_layer, device=device))
+        if progress is not None:
+            progress.update(1)
+    matrix = np.stack(columns, axis=1)
+    return matrix if return_runs else matrix.mean(axis=1).astype(np.float32)

@@ -1,0 +1,545 @@
+"""CREST's training loop: mini-batch coresets, reselected when a quadratic model of the loss stops holding.
+
+Yang, Xie, Mirzasoleiman, "Towards Sustainable Learning: Coresets for Data-efficient Deep Learning", ICML 2023.
+CREST selects per *step*, not per epoch, so it cannot be an epoch :class:`~lessdata.training.Schedule`.
+:class:`CrestTrainer` is the integration: it owns the choice of examples and leaves the optimisation to you.
+
+- In your own loop, iterate :meth:`CrestTrainer.batches`: it yields ``(x, y, w, idx)`` (weights mean 1 over the
+  current coreset) and, between your steps, decides when to reselect. Run your optimizer as configured
+  (momentum, weight decay, schedules...): CREST needs one backward per step, yours.
+- :meth:`CrestTrainer.fit` is the same loop as :func:`lessdata.training.fit` (same :class:`FitResult` records,
+  same callbacks), where an epoch is ``ceil(fraction · N / batch_size)`` steps: the compute of one epoch on a
+  ``fraction`` coreset.
+
+What happens at a *reset* (the first step, and whenever the loss model fails its check):
+
+1. draw ``subsets`` (``P``) random class-balanced subsets ``R_p`` of size ``r`` (default
+   ``max(1% of N, 3 batches)``) from the training pool, compute their logit gradients (softmax − one-hot) with
+   the current model, and pick a mini-batch coreset of ``batch_size`` from each by per-class facility location
+   (:func:`lessdata.methods.crest.minibatch_coresets`); train on the union in shuffled batches;
+2. build the quadratic model around the current parameters ``θ0``: over the coreset's batches (weighted loss),
+   fold the gradient and a Hutchinson diagonal (Rademacher vectors, one Hessian-vector product) into the
+   AdaHessian moments (:class:`~lessdata.signals.hessian.CurvatureEMA`, ``beta1 = 0.9``, ``beta2 = 0.999``, kept
+   across resets as in the paper's code), and average ``L0`` (the coreset loss), ``g`` (bias-corrected gradient
+   average) and ``D`` (curvature) over the batches;
+3. with ``adapt=True``, after the first reset set ``check_interval = ceil(c0 / c · interval_multiplier)`` and
+   ``P = min(ceil(check_interval · subsets_multiplier), steps per epoch)`` where ``c`` is the mean norm of ``D``
+   over the batches and ``c0`` its value at the first reset: flat regions get rarer checks and more mini-batches.
+
+Every ``check_interval`` steps after a reset it compares the true loss on ``∪R_p`` (unweighted, eval mode) with
+``L0 + δᵀg + ½ δᵀDδ``, where ``δ = θ − θ0`` is read off the parameters (so it is the step your optimizer took,
+momentum included); when ``|true − approx| > check_threshold · true`` it resets before the next batch.
+
+Optional dropping of learned examples (``drop_learned=True``): every loss computed for an example in ``∪R_p``
+(at resets and checks) is recorded; an example whose last ``drop_window`` recorded losses were all below
+``drop_threshold`` leaves the pool at the next reset, unless that would leave its class fewer than ``r / C``
+examples or the pool fewer than ``min_pool_fraction · N``.
+
+Losses are cross-entropy (the gradient proxy is CE's); the model must return logits. Both the quadratic model
+and the checks run the model in eval mode (so dropout and batch-norm batch statistics do not make the true
+and approximate losses disagree); each module's mode is restored afterwards.
+
+Example::
+
+    crest = CrestTrainer(model, train_set, fraction=0.1, batch_size=128)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    for x, y, w, idx in crest.batches(steps=10 * crest.steps_per_epoch):
+        loss = weighted_loss(nn.CrossEntropyLoss(reduction="none"), model(x), y, w)
+        opt.zero_grad(); loss.backward(); opt.step()
+
+    result = CrestTrainer(model, train_set, fraction=0.1).fit(test_set, epochs=10)   # or the reference loop
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import Subset
+
+from .._validation import check_choice
+from ..coreset import Coreset
+from ..data.torch_data import iter_batches
+from ..errors import LessdataError
+from ..methods.crest import minibatch_coresets, random_subset_size, random_subsets
+from ..signals.gradients import _model_device
+from ..signals.hessian import CurvatureEMA, _read_labels, hutchinson_diagonal
+from ..submodular.optimizers import OPTIMIZERS
+from ..submodular.similarity import check_metric
+from .fit import BatchResult, FitResult, _hook, _make_lr_schedule, _make_optimizer, evaluate
+from .samplers import CoresetLoader, _weighted_mean
+
+__all__ = ["CheckResult", "CrestTrainer", "QuadraticModel"]
+
+
+@dataclass
+class QuadraticModel:
+    """CREST's model of the loss around the reset point ``origin``: ``loss + δᵀg + ½ δᵀ diag(curvature) δ``."""
+
+    loss: float
+    gradient: torch.Tensor
+    curvature: torch.Tensor
+    origin: torch.Tensor
+    curvature_norm: float
+
+    def predict(self, delta: torch.Tensor) -> float:
+        """The approximate loss at ``origin + delta`` (flat parameter vector)."""
+        d = delta.double()
+        return float(self.loss + d @ self.gradient.double() + 0.5 * (d * self.curvature.double()) @ d)
+
+
+@dataclass
+class CheckResult:
+    """One validity check: the true loss on the random subsets against the quadratic model's prediction."""
+
+    step: int
+    true_loss: float
+    approx_loss: float
+    difference: float
+    threshold: float
+    valid: bool
+
+
+def _positive_int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise LessdataError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _number(value, name: str, low: float, high: float | None = None, open_low: bool = True) -> float:
+    ok = not isinstance(value, bool) and isinstance(value, (int, float, np.number)) and math.isfinite(float(value))
+    ok = ok and (value > low if open_low else value >= low) and (high is None or value <= high)
+    if not ok:
+        span = f"in ({low}, {high}]" if high is not None else (f"> {low}" if open_low else f">= {low}")
+        raise LessdataError(f"{name} must be a number {span}, got {value!r}")
+    return float(value)
+
+
+class CrestTrainer:
+    """CREST (Yang, Xie, Mirzasoleiman, ICML 2023) for your training loop or :meth:`fit`; see the module docs.
+
+    Args:
+        model: a classifier returning logits; CREST reads it at resets and checks, never trains it itself.
+        train: map-style dataset yielding ``(x, y)``; ``labels`` (integer classes) default to its ``y``.
+        fraction: share of the data one epoch's steps cover: ``steps_per_epoch = ceil(fraction · N / batch_size)``.
+        batch_size: training batch size ``m``, also the size of each mini-batch coreset.
+        subsets: number of random subsets ``P`` at the first reset (later adapted when ``adapt``).
+        subset_fraction, subset_size: size ``r`` of each random subset (see
+            :func:`lessdata.methods.crest.random_subset_size`).
+        check_interval: steps between validity checks (first value; later adapted when ``adapt``).
+        check_threshold: ``τ``; reset when ``|true − approx| > τ · true``.
+        adapt: adapt ``check_interval`` and ``P`` to the curvature norm, as the paper does.
+        interval_multiplier, subsets_multiplier: the paper's ``interval_mul`` (1) and ``batch_num_mul`` (5).
+        beta1, beta2, eps: AdaHessian moments of the quadratic model.
+        hutchinson_samples: Rademacher vectors per batch for the curvature.
+        warmup_steps: steps on uniformly random batches of the whole data before the first reset (0; the
+            paper's code uses one epoch, ``steps_per_epoch``).
+        drop_learned, drop_threshold, drop_window, min_pool_fraction: dropping learned examples (off by default;
+            the paper's code: threshold 0.1, window 5, minimum pool 80%).
+        metric, greedy: facility-location similarity (``"rbf"``: ``exp(−d / dim)``, as the paper's code) and
+            greedy optimizer of the mini-batch coresets.
+        eval_batch_size: batch size of the forward passes at resets and checks.
+        device: where the model runs (default: where its parameters are).
+        seed: seeds the random subsets, the Hutchinson vectors and the batch shuffling.
+        num_workers: DataLoader workers for the training batches.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        train,
+        labels=None,
+        *,
+        fraction: float = 0.1,
+        batch_size: int = 128,
+        subsets: int = 5,
+        subset_fraction: float = 0.01,
+        subset_size: int | None = None,
+        check_interval: int = 1,
+        check_threshold: float = 0.1,
+        adapt: bool = True,
+        interval_multiplier: float = 1.0,
+        subsets_multiplier: float = 5.0,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-4,
+        hutchinson_samples: int = 1,
+        warmup_steps: int = 0,
+        drop_learned: bool = False,
+        drop_threshold: float = 0.1,
+        drop_window: int = 5,
+        min_pool_fraction: float = 0.8,
+        metric: str = "rbf",
+        greedy: str = "lazy",
+        eval_batch_size: int = 512,
+        device=None,
+        seed: int = 0,
+        num_workers: int = 0,
+    ):
+        if not isinstance(model, nn.Module):
+            raise LessdataError(f"model must be a torch nn.Module, got {type(model).__name__}")
+        try:
+            self.n = len(train)
+        except TypeError:
+            raise LessdataError("CrestTrainer needs a map-style dataset with len() and indexing") from None
+        if self.n == 0:
+            raise LessdataError("the training dataset is empty")
+        self.model, self.train = model, train
+        self.fraction = _number(fraction, "fraction", 0.0, 1.0)
+        self.batch_size = _positive_int(batch_size, "batch_size")
+        if self.batch_size > self.n:
+            raise LessdataError(f"batch_size {self.batch_size} is larger than the dataset ({self.n} examples)")
+        self.subsets = _positive_int(subsets, "subsets")
+        self.subset_size = random_subset_size(self.n, self.batch_size, subset_fraction, subset_size)
+        self.check_interval = _positive_int(check_interval, "check_interval")
+        self.check_threshold = _number(check_threshold, "check_threshold", 0.0, open_low=False)
+        self.adapt = bool(adapt)
+        self.interval_multiplier = _number(interval_multiplier, "interval_multiplier", 0.0)
+        self.subsets_multiplier = _number(subsets_multiplier, "subsets_multiplier", 0.0)
+        self.ema = CurvatureEMA(beta1, beta2, eps)
+        self.hutchinson_samples = _positive_int(hutchinson_samples, "hutchinson_samples")
+        if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, (int, np.integer)) or warmup_steps < 0:
+            raise LessdataError(f"warmup_steps must be a non-negative integer, got {warmup_steps!r}")
+        self.warmup_steps = int(warmup_steps)
+        self.drop_learned = bool(drop_learned)
+        self.drop_threshold = _number(drop_threshold, "drop_threshold", 0.0, open_low=False)
+        self.drop_window = _positive_int(drop_window, "drop_window")
+        self.min_pool_fraction = _number(min_pool_fraction, "min_pool_fraction", 0.0, 1.0, open_low=False)
+        self.metric = check_metric(metric)
+        if metric == "precomputed":
+            raise LessdataError("CrestTrainer computes its own similarities; metric='precomputed' does not apply")
+        self.greedy = check_choice(greedy, OPTIMIZERS, "greedy optimizer")
+        self.eval_batch_size = _positive_int(eval_batch_size, "eval_batch_size")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise LessdataError(f"seed must be a non-negative integer, got {seed!r}")
+        self.seed = int(seed)
+        self.device = _model_device(model) if device is None else torch.device(device)
+
+        self.labels = _read_labels(train, labels, self.eval_batch_size)
+        if len(self.labels) != self.n:
+            raise LessdataError(f"labels has {len(self.labels)} entries but the dataset has {self.n} examples")
+        if self.labels.min() < 0:
+            raise LessdataError("labels must be non-negative integer class ids")
+        self.steps_per_epoch = max(1, math.ceil(self.fraction * self.n / self.batch_size - 1e-9))
+        self.loader = CoresetLoader(train, batch_size=self.batch_size, shuffle=True, seed=self.seed,
+                                    num_workers=num_workers, return_indices=True)
+        self.pool = np.arange(self.n, dtype=np.int64)
+        self._rng = np.random.default_rng(self.seed)
+        self._generator = torch.Generator().manual_seed(self.seed)
+        self._watch = np.full((self.drop_window, self.n), np.nan, dtype=np.float32) if self.drop_learned else None
+        self._recorded = np.zeros(self.n, dtype=np.int64) if self.drop_learned else None
+
+        self.step = 0
+        self.reset_step: int | None = None
+        self.coreset: Coreset | None = None
+        self.union: np.ndarray | None = None  # ∪R_p of the current reset
+        self.quadratic: QuadraticModel | None = None
+        self.selections = 0
+        self.checks = 0
+        self.selection_seconds = 0.0
+        self.check_seconds = 0.0
+        self.log: list[dict[str, Any]] = []
+        self._initial_curvature_norm: float | None = None
+        self._needs_reset = True
+        self._iterator = None
+
+    # ------------------------------------------------------------------------------------ stepping
+    @property
+    def overhead_seconds(self) -> float:
+        """Seconds spent on CREST itself so far: resets (selection + quadratic model) and checks."""
+        return self.selection_seconds + self.check_seconds
+
+    def batches(self, steps: int | None = None):
+        """Yield ``steps`` training batches ``(x, y, w, idx)`` (forever when ``None``), resetting as needed.
+
+        Take one optimizer step per batch before asking for the next: resets and checks run between batches
+        and read the model as it is then.
+        """
+        if steps is not None and (isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0):
+            raise LessdataError(f"steps must be a non-negative integer or None, got {steps!r}")
+        done = 0
+        while steps is None or done < steps:
+            yield self.next_batch()
+            done += 1
+
+    def next_batch(self):
+        """The next training batch ``(x, y, w, idx)``, after a reset or check if one is due at this step."""
+        if self.step >= self.warmup_steps:
+            if self._needs_reset:
+                self.reset()
+            elif self.step > self.reset_step and (self.step - self.reset_step) % self.check_interval == 0:
+                if not self.check().valid:
+                    self.reset()
+        if self._iterator is None:
+            self._iterator = iter(self.loader)
+        try:
+            batch = next(self._iterator)
+        except StopIteration:  # the coreset is used up before the model failed: go round it again
+            self._iterator = iter(self.loader)
+            batch = next(self._iterator)
+        self.step += 1
+        return batch
+
+    # ------------------------------------------------------------------------------------ forward passes
+    def _params(self) -> list[torch.Tensor]:
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        if not params:
+            raise LessdataError("the model has no trainable parameters")
+        return params
+
+    def _flat_params(self) -> torch.Tensor:
+        return torch.cat([p.detach().reshape(-1) for p in self._params()]).clone()
+
+    def _eval_mode(self):
+        modes = {module: module.training for module in self.model.modules()}
+        self.model.eval()
+        return modes
+
+    @staticmethod
+    def _restore(modes) -> None:
+        for module, training in modes.items():
+            module.train(training)
+
+    def _losses_and_gradients(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-example cross-entropy and logit gradients (softmax − one-hot) of ``indices``, eval mode."""
+        modes = self._eval_mode()
+        chunks = []
+        try:
+            with torch.no_grad():
+                for x, _ in iter_batches(Subset(self.train, indices.tolist()), batch_size=self.eval_batch_size):
+                    chunks.append(self.model(x.to(self.device)).float().cpu())
+        finally:
+            self._restore(modes)
+        logits = torch.cat(chunks)
+        if logits.ndim != 2:
+            raise LessdataError(f"the model must return logits of shape (batch, classes), got {tuple(logits.shape)}")
+        y = torch.from_numpy(self.labels[indices])
+        if int(y.max()) >= logits.shape[1]:
+            raise LessdataError(f"label {int(y.max())} is out of range for a model with {logits.shape[1]} outputs")
+        losses = nn.functional.cross_entropy(logits, y, reduction="none")
+        grads = torch.softmax(logits, dim=1)
+        grads[torch.arange(len(y)), y] -= 1.0
+        return losses.numpy(), grads.numpy()
+
+    def _record(self, indices: np.ndarray, losses: np.ndarray) -> None:
+        if self._watch is None:
+            return
+        self._watch[self._recorded[indices] % self.drop_window, indices] = losses
+        self._recorded[indices] += 1
+
+    # ------------------------------------------------------------------------------------ reset
+    def reset(self) -> Coreset:
+        """Reselect now: new random subsets, mini-batch coresets, quadratic model (and adapted intervals)."""
+        tick = time.perf_counter()
+        if self.drop_learned and self.selections:
+            self._drop_learned()
+        subsets = random_subsets(self.labels, self.subsets, self.subset_size, self._rng, pool=self.pool)
+        union = np.unique(np.concatenate(subsets))
+        losses, grads = self._losses_and_gradients(union)
+        self._record(union, losses)
+        signals = np.zeros((self.n, grads.shape[1]), dtype=np.float32)
+        signals[union] = grads
+        sizes = [min(self.batch_size, len(s)) for s in subsets]
+        seed = int(np.random.SeedSequence([self.seed, self.selections]).generate_state(1)[0])
+        coreset = minibatch_coresets(signals, self.labels, subsets, sizes, n=self.n, metric=self.metric,
+                                     optimizer=self.greedy, seed=seed)
+        coreset.method, coreset.seed = "crest", seed
+        coreset.params = {"step": self.step, "subsets": len(subsets), "subset_size": self.subset_size,
+                          "batch_size": self.batch_size}
+        self.coreset, self.union = coreset, union
+        self.loader.set_coreset(coreset)
+        self._iterator = iter(self.loader)
+        self.quadratic = self._quadratic_model(coreset)
+        used_subsets, used_interval = len(subsets), self.check_interval
+        self._adapt(self.quadratic.curvature_norm)
+        self.selections += 1
+        self.reset_step, self._needs_reset = self.step, False
+        seconds = time.perf_counter() - tick
+        self.selection_seconds += seconds
+        self.log.append({"event": "reset", "step": self.step, "seconds": seconds, "size": len(coreset),
+                         "subsets": used_subsets, "check_interval": used_interval, "pool_size": len(self.pool),
+                         "coreset_loss": self.quadratic.loss, "curvature_norm": self.quadratic.curvature_norm})
+        return coreset
+
+    def _quadratic_model(self, coreset: Coreset) -> QuadraticModel:
+        params = self._params()
+        weights = torch.from_numpy(coreset.normalized_weights())
+        y_all = torch.from_numpy(self.labels[coreset.indices])
+        g_sum = d_sum = None
+        loss_sum, norms, seen = 0.0, [], 0
+        modes = self._eval_mode()
+        try:
+            with torch.enable_grad():
+                for x, _ in iter_batches(Subset(self.train, coreset.indices.tolist()), batch_size=self.batch_size):
+                    k = len(x)
+                    y = y_all[seen: seen + k].to(self.device)
+                    w = weights[seen: seen + k].to(self.device)
+                    out = self.model(x.to(self.device))
+                    loss = _weighted_mean(nn.functional.cross_entropy(out, y, reduction="none"), w)
+                    grads, diag = hutchinson_diagonal(loss, params, samples=self.hutchinson_samples,
+                                                      generator=self._generator)
+                    self.ema.update(grads, diag)
+                    g, d = self.ema.gradient * k, self.ema.curvature
+                    g_sum = g if g_sum is None else g_sum + g
+                    d_sum = d * k if d_sum is None else d_sum + d * k
+                    norms.append(float(d.norm()))
+                    loss_sum += float(loss.detach()) * k
+                    seen += k
+        finally:
+            self._restore(modes)
+        return QuadraticModel(loss=loss_sum / seen, gradient=g_sum / seen, curvature=d_sum / seen,
+                              origin=self._flat_params(), curvature_norm=float(np.mean(norms)))
+
+    def _adapt(self, curvature_norm: float) -> None:
+        if not self.adapt:
+            return
+        if self._initial_curvature_norm is None:
+            self._initial_curvature_norm = curvature_norm
+            return
+        ratio = self._initial_curvature_norm / max(curvature_norm, 1e-12)
+        self.check_interval = max(1, math.ceil(ratio * self.interval_multiplier - 1e-9))
+        self.subsets = max(1, min(math.ceil(self.check_interval * self.subsets_multiplier - 1e-9),
+                                  self.steps_per_epoch))
+
+    def _drop_learned(self) -> None:
+        learned = (self._recorded >= self.drop_window) & (self._watch < self.drop_threshold).all(axis=0)
+        keep = ~learned[self.pool]
+        pool_labels = self.labels[self.pool]
+        classes = np.unique(pool_labels)
+        per_class = math.ceil(self.subset_size / len(classes))
+        for c in classes:  # a class left too small for a random subset keeps what it had
+            in_class = pool_labels == c
+            if int((keep & in_class).sum()) < per_class:
+                keep |= in_class
+        if keep.all() or keep.sum() < self.min_pool_fraction * self.n:
+            return
+        self.log.append({"event": "drop", "step": self.step, "dropped": int((~keep).sum())})
+        self.pool = self.pool[keep]
+
+    # ------------------------------------------------------------------------------------ check
+    def check(self) -> CheckResult:
+        """Compare the true loss on ``∪R_p`` with the quadratic model at the current parameters.
+
+        An invalid result makes the next batch start with a reset.
+        """
+        if self.quadratic is None:
+            raise LessdataError("nothing to check before the first reset")
+        tick = time.perf_counter()
+        losses, _ = self._losses_and_gradients(self.union)
+        self._record(self.union, losses)
+        true = float(np.mean(losses, dtype=np.float64))
+        approx = self.quadratic.predict(self._flat_params() - self.quadratic.origin)
+        difference, threshold = abs(true - approx), self.check_threshold * true
+        result = CheckResult(self.step, true, approx, difference, threshold, difference <= threshold)
+        self.checks += 1
+        if not result.valid:
+            self._needs_reset = True
+        seconds = time.perf_counter() - tick
+        self.check_seconds += seconds
+        self.log.append({"event": "check", "step": self.step, "seconds": seconds, "true_loss": true,
+                         "approx_loss": approx, "valid": result.valid})
+        return result
+
+    def __repr__(self) -> str:
+        return (f"CrestTrainer(step={self.step}, selections={self.selections}, checks={self.checks}, "
+                f"check_interval={self.check_interval}, subsets={self.subsets}, pool={len(self.pool)}/{self.n})")
+
+    # ------------------------------------------------------------------------------------ reference loop
+    def fit(
+        self,
+        test=None,
+        *,
+        epochs: int = 10,
+        optimizer: str | Callable = "sgd",
+        lr: float = 0.1,
+        momentum: float = 0.9,
+        weight_decay: float = 5e-4,
+        lr_schedule: str | Callable | None = "cosine",
+        callbacks: Sequence = (),
+        progress=None,
+    ):
+        """Train with CREST for ``epochs`` epochs of ``steps_per_epoch`` steps; returns a :class:`FitResult`.
+
+        Same optimizer / lr-schedule options, callbacks and history records as :func:`lessdata.training.fit`
+        (``selection_seconds`` counts CREST's resets and checks; records also hold ``checks``,
+        ``check_interval``, ``subsets`` and ``pool_size``). Seeds torch with the trainer's seed.
+
+        Example:
+            >>> result = CrestTrainer(model, train_set, fraction=0.1).fit(test_set, epochs=5)  # doctest: +SKIP
+        """
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+            raise LessdataError(f"epochs must be a positive integer, got {epochs!r}")
+        torch.manual_seed(self.seed)
+        model, device = self.model, self.device
+        opt = _make_optimizer(optimizer, model.parameters(), lr, momentum, weight_decay)
+        scheduler = _make_lr_schedule(lr_schedule, opt, epochs)
+        result = FitResult(n_train=self.n, schedule=repr(self))
+        if progress is not None and hasattr(progress, "total"):
+            progress.total = epochs
+        _hook(callbacks, "on_fit_start", model, self.loader)
+        start, clock = time.perf_counter(), 0.0
+        for epoch in range(epochs):
+            _hook(callbacks, "on_epoch_start", epoch, model, self.loader)
+            tick, overhead = time.perf_counter(), self.overhead_seconds
+            model.train()
+            loss_sum, correct, seen = 0.0, 0, 0
+            for step in range(self.steps_per_epoch):
+                x, y, w, idx = self.next_batch()
+                x, y, w = x.to(device), y.to(device), w.to(device)
+                out = model(x)
+                losses = nn.functional.cross_entropy(out, y, reduction="none")
+                loss = _weighted_mean(losses, w)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                batch_loss = float(loss.detach())
+                loss_sum += batch_loss * y.shape[0]
+                correct += int((out.detach().argmax(dim=1) == y).sum())
+                seen += int(y.shape[0])
+                if callbacks:
+                    _hook(callbacks, "on_batch_end", epoch, model,
+                          BatchResult(epoch, step, idx, out.detach(), y, losses.detach(), w, batch_loss))
+            lr_now = opt.param_groups[0]["lr"]
+            if scheduler is not None:
+                scheduler.step()
+            elapsed = time.perf_counter() - tick
+            selection_seconds = self.overhead_seconds - overhead
+            clock += elapsed
+            tick = time.perf_counter()
+            scores = (evaluate(model, test, self.eval_batch_size, device) if test is not None
+                      else {"accuracy": float("nan"), "loss": float("nan")})
+            record = {
+                "epoch": epoch,
+                "test_accuracy": scores["accuracy"],
+                "test_loss": scores["loss"],
+                "train_loss": loss_sum / seen if seen else float("nan"),
+                "train_accuracy": correct / seen if seen else float("nan"),
+                "train_seconds": elapsed - selection_seconds,
+                "selection_seconds": selection_seconds,
+                "eval_seconds": time.perf_counter() - tick,
+                "cumulative_seconds": clock,
+                "wall_seconds": time.perf_counter() - start,
+                "subset_size": len(self.coreset) if self.coreset is not None else self.n,
+                "fraction": self.fraction,
+                "selections": self.selections,
+                "lr": lr_now,
+                "checks": self.checks,
+                "check_interval": self.check_interval,
+                "subsets": self.subsets,
+                "pool_size": len(self.pool),
+            }
+            _hook(callbacks, "on_epoch_end", epoch, model, record)
+            result.history.append(record)
+            if progress is not None:
+                progress.update(1)
+                if hasattr(progress, "set_postfix"):
+                    progress.set_postfix(acc=f"{record['test_accuracy']:.4f}", loss=f"{record['train_loss']:.4f}")
+        result.schedule = repr(self)
+        _hook(callbacks, "on_fit_end", model, result)
+        return result
