@@ -16,6 +16,17 @@ def make_blobs(n, d, centers=10, std=2.0, seed=0):
     return (c[labels] + rng.normal(scale=std, size=(n, d))).astype(np.float32), labels
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tiny models on 2 shared cores: torch's intra-op threads only contend (a step can take 100x longer)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def blobs():
     return make_blobs

@@ -297,12 +297,19 @@ def select(
         help="Random seed; the same input and seed give the same Coreset.")] = 0,
     param: Annotated[list[str] | None, typer.Option(
         "--param", "-p", help="Extra method parameter KEY=VALUE (repeatable), e.g. n_neighbors=32.")] = None,
+    backend: Annotated[str, typer.Option(
+        help="Where the parts (or GreeDi shards) run: local (this process) or ray (a Ray cluster; "
+        "pip install 'lessdata[ray]').")] = "local",
+    address: Annotated[str | None, typer.Option(
+        help="Ray cluster for --backend ray: auto, HOST:PORT or ray://HOST:10001 (default: RAY_ADDRESS, "
+        "else a new local Ray instance).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or log messages.")] = False,
 ):
-    """Select a weighted coreset of the rows of INPUT and write it to OUTPUT."""
+    """Select a weighted coreset of the rows of INPUT and write it to OUTPUT.
+
+    INPUT may also be a folder of signal shards written by lessdata.signals.pipeline.compute_signals."""
     import lessdata
 
-    from .data import read_table
     from .demo import rich_progress
     from .methods import get_method
 
@@ -320,13 +327,20 @@ def select(
     if metric is not None and metric not in CLI_METRICS:
         raise LessdataError(f"unknown metric {metric!r}; choose one of: {', '.join(CLI_METRICS)}")
     _check_named_choices(optimizer, budget_policy)
+    _set_backend(params, cls, method, backend, address)
     cls(**params)  # reject unknown parameters before reading the data
 
     err = Console(stderr=True)
-    X, y = read_table(input, features=features, labels=labels)
+    if backend == "ray":
+        from .backends.ray import connect
+
+        connect(address)
+    X, y = _read_input(input, features, labels)
     if budget_per_part is not None:
         budget = _parse_part_budgets(budget_per_part, y)
-    with _show_logs(err, quiet), rich_progress(err, f"selecting ({method})", enabled=not quiet) as bar:
+    # a progress bar cannot travel to Ray workers: on Ray only GreeDi (which ticks here) shows one
+    show_bar = not quiet and (backend == "local" or method == "greedi")
+    with _show_logs(err, quiet), rich_progress(err, f"selecting ({method})", enabled=show_bar) as bar:
         cs = lessdata.select(X, fraction=fraction, budget=budget, method=method, labels=y, seed=seed,
                              progress=bar, **params)
     cs.save(output)
@@ -340,6 +354,45 @@ def select(
         rows.append(("parts", f"{len(cs.params.get('partition_labels') or cs.partition_counts())}"))
     rows.append(("written to", str(output)))
     _print_fields(out, rows)
+
+
+def _set_backend(params, cls, method, backend, address) -> None:
+    """``--backend`` / ``--address`` → the method's ``backend`` parameter (checked before any work)."""
+    from .backends import BACKENDS
+
+    if backend not in BACKENDS:
+        raise LessdataError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
+    if address is not None and backend != "ray":
+        raise LessdataError("--address is the Ray cluster address: it needs --backend ray")
+    if backend == "local":
+        return
+    if "backend" not in cls.defaults:
+        raise LessdataError(f"method {method!r} does not run partitioned selection: --backend does not apply")
+    if "backend" in params:
+        raise LessdataError("--backend and --param backend= are both given")
+    params["backend"] = backend
+
+
+def _read_input(input: Path, features, labels):
+    """``(X, y)`` from a feature file, or from a folder of signal shards (read in ``id`` order)."""
+    from .data import read_labels, read_table
+    from .data.arrays import LABEL_SUFFIXES
+
+    if not input.is_dir():
+        return read_table(input, features=features, labels=labels)
+    from .signals.pipeline import is_signal_dir, read_signals
+
+    if not is_signal_dir(input):
+        raise LessdataError(f"input {input} is a folder but not one of signal shards (written by compute_signals)")
+    if features is not None:
+        raise LessdataError("--features selects table columns; signal shards have one signal column")
+    label_file = labels is not None and (Path(labels).is_file() or Path(labels).suffix.lower() in LABEL_SUFFIXES)
+    X, y, _ = read_signals(input, labels=None if labels is None or label_file else labels)
+    if label_file:
+        from ._validation import check_labels
+
+        y = check_labels(read_labels(labels), len(X), name=f"labels in {Path(labels).name}")
+    return X, y
 
 
 def _check_named_choices(optimizer, budget_policy) -> None:

@@ -78,7 +78,9 @@ class Coreset:
         )
 
     def __eq__(self, other) -> bool:
-        """Same selection: indices, weights, gains, partition, objective, method, params and seed (not time)."""
+        """Same selection: indices, weights, gains, partition, objective, method, params and seed.
+
+        Time and the execution backend (which never changes the selection) are not compared."""
         if not isinstance(other, Coreset):
             return NotImplemented
         same_part = (self.partition is None and other.partition is None) or (
@@ -93,7 +95,7 @@ class Coreset:
             and same_part
             and (self.objective == other.objective or (np.isnan(self.objective) and np.isnan(other.objective)))
             and self.method == other.method
-            and self.params == other.params
+            and _selection_params(self.params) == _selection_params(other.params)
             and self.seed == other.seed
             and self.n == other.n
         )
@@ -270,6 +272,10 @@ class Coreset:
                 return iter(indices[draws].tolist())
 
         return CoresetSampler()
+
+
+def _selection_params(params: dict) -> dict:
+    return {k: v for k, v in params.items() if k != "backend"}
 
 
 def _json_default(obj):

@@ -1,7 +1,6 @@
 import json
 import math
 
-import numpy as np
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -190,3 +189,15 @@ def test_quick_settings(monkeypatch, tmp_path):
     assert seen["seeds"] == 1 and seen["epochs"] == tta.DEFAULT_SETTINGS[("digits", "mlp")]["quick_epochs"]
     assert out["settings"]["quick"] and "--quick" in out["command"]
     assert out["summary"]["rows"] == []
+
+
+def test_summarize_counts_collapsed_runs_and_the_equal_accuracy_time():
+    runs = [
+        _run("full", None, 0, _history([0.80, 0.90], [5.0, 5.0])),
+        _run("craig", 0.1, 0, _history([0.70, 0.82], [1.0, 1.0], [1.0, 1.0]), every=1),
+        _run("craig", 0.1, 1, _history([0.10, 0.10], [1.0, 1.0], [1.0, 1.0]), every=1),  # diverged
+    ]
+    row = next(r for r in summarize(runs)["rows"] if r["method"] == "craig")
+    assert row["collapsed"] == 1 and row["final_accuracy_mean_not_collapsed"] == 0.82
+    assert math.isclose(row["final_accuracy_mean"], 0.46)
+    assert row["full_seconds_to_same_accuracy"] == 5.0  # the full run passed 0.46 after its first epoch

@@ -11,14 +11,6 @@ from lessdata.methods.adacore import adacore_selector, precondition_gradients
 from lessdata.training import EveryKEpochs
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def three_groups(seed=0):
     """A (30 points) and B (30) differ by 1 along the flat axis 1; C (5) is 10 away along the sharp axis 0."""
     rng = np.random.default_rng(seed)

@@ -12,14 +12,6 @@ from lessdata.methods.crest import crest_selector, minibatch_coresets, random_su
 from lessdata.training import CrestTrainer, EveryKEpochs, evaluate, weighted_loss
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def digits():
     from sklearn.datasets import load_digits

@@ -11,14 +11,6 @@ from lessdata.methods.glister import FisherValidation, LogitValidation, glister_
 from lessdata.training import EveryKEpochs
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def softmax(z):
     e = np.exp(z - z.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)

@@ -43,14 +43,6 @@ def make_mlp():
     return make
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny models on shared cores: intra-op threads only contend."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 class Spy:
     """Keeps what fit() showed the callbacks, to compare the recorder against."""

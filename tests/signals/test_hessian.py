@@ -17,14 +17,6 @@ from lessdata.signals import (
 )
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def quadratic(seed=0, d=7):
     """L(θ) = ½ θᵀAθ + bᵀθ over two parameter tensors (a 2x2 matrix and a 3-vector): Hessian A."""
     rng = np.random.default_rng(seed)

@@ -44,11 +44,3 @@ def make_mlp():
 
     return make
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny models on 2 shared cores: intra-op threads only contend (one step can take 100x longer)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -93,7 +93,7 @@ def tta(
         "full,random,rs2,craig"),
     fractions: Annotated[str, typer.Option(help="Comma-separated coreset fractions in (0, 1).")] = "0.1,0.3",
     seeds: Annotated[int, typer.Option(help="Runs per configuration (seeds 0..N-1).")] = 3,
-    epochs: Annotated[Optional[int], typer.Option(help="Epochs per run (default: per dataset/model).")] = None,  # noqa: UP007
+    epochs: Annotated[int | None, typer.Option(help="Epochs per run (default: per dataset/model).")] = None,  # noqa: UP007
     quick: Annotated[bool, typer.Option("--quick", help="A few-minute version: few epochs, one seed.")] = False,
     out: Annotated[Path, typer.Option(help="Folder for the .md / .png / .json results.")] = Path(
         "benchmarks/results"),

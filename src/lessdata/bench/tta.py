@@ -44,6 +44,10 @@ DEFAULT_SETTINGS: dict[tuple[str, str], dict[str, Any]] = {
     ("fashion-mnist", "mlp"): {"epochs": 10, "quick_epochs": 3, "batch_size": 128, "lr": 0.05},
     ("digits", "mlp"): {"epochs": 20, "quick_epochs": 5, "batch_size": 32, "lr": 0.05},
 }
+MODEL_DESCRIPTIONS = {
+    "cnn": "LeNet-5-style CNN (lessdata.models.LeNet, about 62k parameters)",
+    "mlp": "MLP with hidden layers 256-128 (lessdata.models.MLP)",
+}
 COMMON_SETTINGS = {"optimizer": "sgd", "momentum": 0.9, "weight_decay": 5e-4, "lr_schedule": "cosine"}
 
 
@@ -113,12 +117,15 @@ def _mean_std(values: Sequence[float]) -> tuple[float, float]:
     return float(arr.mean()), float(arr.std(ddof=1)) if arr.size > 1 else 0.0
 
 
-def summarize(runs: Sequence[dict[str, Any]], target_drop: float = 0.01) -> dict[str, Any]:
+def summarize(runs: Sequence[dict[str, Any]], target_drop: float = 0.01,
+              half_time_fraction: float | None = 0.3) -> dict[str, Any]:
     """Aggregate runs per arm (over seeds) and compute time to ``full-data accuracy − target_drop``.
 
     ``runs`` are the dicts :func:`run_grid` returns (``arm``, ``seed``, ``history``). The reference accuracy
     is the mean final test accuracy of the ``full`` runs; without any, no target is computed. A run that
     never reaches the target counts as not reached; ``seconds_to_target_mean`` averages the runs that did.
+    ``half_time_fraction`` names the fraction whose best arm is checked against half the full-data time
+    (the largest fraction run when that one was not; ``None`` skips the check).
     """
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for run in runs:
@@ -145,14 +152,22 @@ def summarize(runs: Sequence[dict[str, Any]], target_drop: float = 0.01) -> dict
         coreset_seconds = [sum(e.get("coreset_seconds") or 0.0 for e in h) for h in histories]
         per_selection_coreset = [s / n for s, n in zip(coreset_seconds, selections) if n]
         epoch_train = [float(np.mean([e["train_seconds"] for e in h])) for h in histories]
+        weight_max = [e["coreset_weight_max"] for h in histories for e in h if "coreset_weight_max" in e]
         tta = [None if target is None else seconds_to_target(h, target) for h in histories]
         tta_cpu = [
             None if target is None or h[-1].get("cpu_seconds") is None
             else seconds_to_target(h, target, clock="cpu_seconds")
             for h in histories
         ]
+        # a collapsed run ends below half the full-data accuracy (e.g. at chance after diverging)
+        collapsed = [reference is not None and f is not None and f < 0.5 * reference for f in finals]
+        healthy = [f for f, c in zip(finals, collapsed) if not c]
+        # iso-accuracy: how long the full-data runs took to reach this arm's mean final accuracy
+        full_to_same = [seconds_to_target(r["history"], _mean_std(finals)[0]) for r in full]
+        full_to_same = [t for t in full_to_same if t is not None]
         reached = sum(t is not None for t in tta)
         tta_mean = _mean_std(tta)[0] if reached else None
+        cpu_reached = [t for t in tta_cpu if t is not None]
         row = {
             "label": label,
             "method": arm["method"],
@@ -174,10 +189,16 @@ def summarize(runs: Sequence[dict[str, Any]], target_drop: float = 0.01) -> dict
                 _mean_std(per_selection_coreset)[0] if per_selection_coreset and any(coreset_seconds) else None
             ),
             "epoch_train_seconds_mean": _mean_std(epoch_train)[0],
+            "weight_max_mean": _mean_std(weight_max)[0] if weight_max else None,
             "seconds_to_target": tta,
             "seconds_to_target_mean": tta_mean,
             "cpu_seconds_to_target": tta_cpu,
+            "cpu_seconds_to_target_mean": _mean_std(cpu_reached)[0] if cpu_reached else None,
             "reached": reached,
+            "collapsed": int(sum(collapsed)),
+            "final_accuracy_mean_not_collapsed": _mean_std(healthy)[0] if healthy else None,
+            "full_seconds_to_same_accuracy": (
+                _mean_std(full_to_same)[0] if full and len(full_to_same) == len(full) else None),
             "time_to_target_vs_full_total": (
                 tta_mean / full_total if tta_mean is not None and full_total else None
             ),
@@ -192,20 +213,20 @@ def summarize(runs: Sequence[dict[str, Any]], target_drop: float = 0.01) -> dict
         "full_total_seconds": full_total,
         "full_epoch_train_seconds": full_epoch_train,
         "rows": rows,
-        "checks": _checks(rows, full_total, full_epoch_train),
+        "checks": _checks(rows, full_total, full_epoch_train, half_time_fraction),
     }
 
 
 _METHOD_ORDER = {"full": 0, "random": 1, "rs2": 2, "craig": 3}
 
 
-def _checks(rows, full_total, full_epoch_train) -> dict[str, Any]:
+def _checks(rows, full_total, full_epoch_train, half_time_fraction=0.3) -> dict[str, Any]:
     """The issue's targets and the places where CRAIG loses to random or RS2, as plain data."""
     checks: dict[str, Any] = {}
     fractions = sorted({r["fraction"] for r in rows if r["fraction"] is not None})
     # 1. the best lessdata method at 30% (or the largest fraction run) within half the full-data time
-    if full_total and fractions:
-        at = 0.3 if 0.3 in fractions else fractions[-1]
+    if full_total and fractions and half_time_fraction is not None:
+        at = half_time_fraction if half_time_fraction in fractions else fractions[-1]
         candidates = [r for r in rows if r["fraction"] == at and r["reached"] == r["seeds"]]
         best = min(candidates, key=lambda r: r["seconds_to_target_mean"], default=None)
         checks["half_time_at_fraction"] = {
@@ -273,11 +294,13 @@ class _Selections:
     def __init__(self, selector: Callable, threads: int | None = None):
         self.selector, self.threads = selector, threads
         self.seconds: list[float] = []
+        self.weight_max: list[float] = []  # largest weight / mean weight: how skewed the cluster sizes are
 
     def __call__(self, model):
         _pin_threads(self.threads)  # the gradients' forward pass runs after the previous numba selection
         coreset = self.selector(model)
         self.seconds.append(float(coreset.seconds))
+        self.weight_max.append(float(coreset.normalized_weights().max()))
         return coreset
 
 
@@ -310,6 +333,8 @@ class _Clock:
         self.mark = time.process_time()  # evaluation is left out of the clock
         if self.selections is not None:
             new = self.selections.seconds[self.seen:]
+            if new:
+                record["coreset_weight_max"] = self.selections.weight_max[-1]
             self.seen = len(self.selections.seconds)
             record["coreset_seconds"] = float(sum(new))
 
@@ -612,6 +637,7 @@ def run_tta(
         "experiment": "tta",
         "dataset": dataset,
         "model": model,
+        "model_description": MODEL_DESCRIPTIONS[model],
         "n_train": len(train),
         "n_test": len(test),
         "methods": methods,

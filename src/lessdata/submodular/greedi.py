@@ -534,8 +534,9 @@ def greedi(
     start = time.perf_counter()
     streams = np.random.SeedSequence(seed).spawn(3)
     perm = np.random.default_rng(streams[0]).permutation(n)
-    shard_seeds = streams[1].generate_state(m, dtype=np.uint32)
-    merge_seed = int(streams[2].generate_state(1, dtype=np.uint32)[0])
+    # seeds below 2**31: faiss takes its clustering seed as a C int
+    shard_seeds = streams[1].generate_state(m, dtype=np.uint32) >> np.uint32(1)
+    merge_seed = int(streams[2].generate_state(1, dtype=np.uint32)[0] >> np.uint32(1))
     shards = [Part(i, i, np.sort(chunk), int(min(kappa, len(chunk))), int(shard_seeds[i]))
               for i, chunk in enumerate(np.array_split(perm, m))]
     options = {"metric": metric, "optimizer": optimizer, "epsilon": epsilon, "memory_cap": memory_cap,

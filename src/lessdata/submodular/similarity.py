@@ -188,7 +188,7 @@ def knn_similarity(
         index = faiss.IndexIVFFlat(quantizer, dim, nlist, mt)
         rng = np.random.default_rng(seed)
         train = Y[np.sort(rng.choice(m, size=min(m, 32 * nlist), replace=False))]
-        index.cp.seed = int(seed)
+        index.cp.seed = int(seed) % 2**31  # faiss takes a C int; part seeds are uint32
         index.cp.niter = 10  # coarse lists only need to be roughly right; faiss default is 25
         index.train(train)
         index.nprobe = 16
