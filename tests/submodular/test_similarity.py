@@ -65,6 +65,14 @@ def test_knn_ivf_path_is_used_above_exact_limit(caplog):
     assert S.shape == (5000, 5000) and (S.diagonal() > 0).all()
 
 
+def test_ivf_accepts_any_uint32_part_seed():
+    """Part seeds are uint32; faiss's k-means seed is a C int (seeds ≥ 2³¹ once crashed every IVF run)."""
+    X = np.random.default_rng(3).normal(size=(3000, 4)).astype(np.float32)
+    a = knn_similarity(X, n_neighbors=5, exact_limit=100, seed=2**32 - 1)
+    b = knn_similarity(X, n_neighbors=5, exact_limit=100, seed=2**32 - 1)
+    assert (a != b).nnz == 0
+
+
 def test_memory_cap_switches_to_sparse_and_logs(caplog):
     X = np.random.default_rng(2).normal(size=(300, 3)).astype(np.float32)
     assert isinstance(build_similarity(X), np.ndarray)
