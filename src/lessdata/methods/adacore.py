@@ -38,6 +38,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import LessdataError
+from ._selector import SelectorState
 from .facility_location import FacilityLocationMethod
 from .registry import register
 
@@ -111,10 +112,10 @@ def adacore_selector(
     Example:
         >>> schedule = EveryKEpochs(adacore_selector(train_set, fraction=0.1), k=1)   # doctest: +SKIP
     """
-    from ..signals.hessian import CurvatureEMA, _read_labels, last_layer_hessian_diagonal
+    from ..signals.hessian import CurvatureEMA, last_layer_hessian_diagonal
 
     ema = CurvatureEMA(beta1=0.9, beta2=beta2)
-    state = {"labels": None if labels is None else np.asarray(labels), "calls": 0}
+    state = SelectorState(data, labels, seed, batch_size)
 
     def select(model):
         import torch
@@ -123,11 +124,8 @@ def adacore_selector(
 
         from ..signals import find_last_linear, last_layer_gradients
 
-        if state["labels"] is None:
-            state["labels"] = _read_labels(data, None, batch_size)
-        y = state["labels"]
-        call_seed = int(np.random.SeedSequence([seed, state["calls"]]).generate_state(1)[0])
-        state["calls"] += 1
+        y = state.labels
+        call_seed = state.next_seed()
         generator = torch.Generator().manual_seed(call_seed)
         last_layer_hessian_diagonal(model, data, y, layer=layer, samples=samples, batch_size=batch_size,
                                     generator=generator, ema=ema, device=device)

@@ -39,6 +39,7 @@ from ..submodular.optimizers import OPTIMIZERS
 from ..submodular.selection import facility_location_part
 from ..submodular.similarity import check_metric, dense_similarity
 from ._partitioned import partitioned_coreset
+from ._selector import SelectorState
 from .registry import Method, register
 
 __all__ = ["CrestMethod", "crest_selector", "minibatch_coresets", "random_subset_size", "random_subsets"]
@@ -234,20 +235,16 @@ def crest_selector(data, labels=None, *, fraction: float | None = None, budget: 
     This reselects on the epoch schedule, without CREST's loss-model check; for that use
     :class:`lessdata.training.CrestTrainer`. ``params`` go to the ``crest`` method (``minibatch_size=``...).
     """
-    from ..signals.hessian import _read_labels
 
-    state = {"labels": None if labels is None else np.asarray(labels), "calls": 0}
+    state = SelectorState(data, labels, seed, batch_size)
 
     def select(model):
         import lessdata
 
         from ..signals import last_layer_gradients
 
-        if state["labels"] is None:
-            state["labels"] = _read_labels(data, None, batch_size)
-        y = state["labels"]
-        call_seed = int(np.random.SeedSequence([seed, state["calls"]]).generate_state(1)[0])
-        state["calls"] += 1
+        y = state.labels
+        call_seed = state.next_seed()
         G = last_layer_gradients(model, data, y, layer=layer, batch_size=batch_size, device=device)
         return lessdata.select(G, fraction=fraction, budget=budget, method="crest", labels=y, seed=call_seed,
                                **params)

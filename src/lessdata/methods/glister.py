@@ -48,6 +48,7 @@ from .._validation import check_choice, check_features, check_labels
 from ..errors import LessdataError
 from ..submodular.partition import BUDGET_POLICIES, PartResult
 from ._partitioned import partitioned_coreset
+from ._selector import SelectorState
 from .registry import Method, register
 
 __all__ = ["FisherValidation", "GlisterMethod", "LogitValidation", "glister_part", "glister_selector"]
@@ -310,9 +311,9 @@ def glister_selector(
         >>> selector = glister_selector(train_set, fraction=0.1, validation=val_set)   # doctest: +SKIP
         >>> schedule = EveryKEpochs(selector, k=20)                                    # doctest: +SKIP
     """
-    from ..signals.hessian import _read_labels
 
-    state = {"labels": None if labels is None else np.asarray(labels), "val_labels": validation_labels, "calls": 0}
+    state = SelectorState(data, labels, seed, batch_size)
+    val = {"labels": validation_labels}
 
     def select(model):
         import lessdata
@@ -320,16 +321,13 @@ def glister_selector(
         from ..signals import last_layer_gradients
         from ..signals.hessian import last_layer_inputs
 
-        if state["labels"] is None:
-            state["labels"] = _read_labels(data, None, batch_size)
-        y = state["labels"]
+        y = state.labels
         val_data = data if validation is None else validation
-        val_y = y if validation is None else state["val_labels"]
+        val_y = y if validation is None else val["labels"]
         h, z, val_y = last_layer_inputs(model, val_data, val_y, layer=layer, batch_size=batch_size, device=device)
-        state["val_labels"] = val_y if validation is not None else state["val_labels"]
+        val["labels"] = val_y if validation is not None else val["labels"]
         G = last_layer_gradients(model, data, y, layer=layer, full=full, batch_size=batch_size, device=device)
-        call_seed = int(np.random.SeedSequence([seed, state["calls"]]).generate_state(1)[0])
-        state["calls"] += 1
+        call_seed = state.next_seed()
         return lessdata.select(G, fraction=fraction, budget=budget, method="glister",
                                labels=y if per_class else None, seed=call_seed, eta=eta, update="exact",
                                validation_logits=z, validation_labels=val_y,

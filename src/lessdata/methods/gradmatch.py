@@ -33,6 +33,7 @@ from .._validation import check_choice, check_features, check_labels
 from ..errors import LessdataError
 from ..submodular.partition import BUDGET_POLICIES, PartResult
 from ._partitioned import partitioned_coreset
+from ._selector import SelectorState
 from .registry import Method, register
 
 __all__ = ["GradMatchMethod", "OmpResult", "gradmatch_selector", "nonnegative_omp"]
@@ -228,25 +229,23 @@ def gradmatch_selector(
     """
     from ..signals.hessian import _read_labels
 
-    state = {"labels": None if labels is None else np.asarray(labels), "val_labels": validation_labels, "calls": 0}
+    state = SelectorState(data, labels, seed, batch_size)
+    val = {"labels": validation_labels}
 
     def select(model):
         import lessdata
 
         from ..signals import last_layer_gradients
 
-        if state["labels"] is None:
-            state["labels"] = _read_labels(data, None, batch_size)
-        y = state["labels"]
+        y = state.labels
         kw = {}
         if validation is not None:
-            if state["val_labels"] is None:
-                state["val_labels"] = _read_labels(validation, None, batch_size)
-            kw["validation_labels"] = state["val_labels"]
-            kw["validation_gradients"] = last_layer_gradients(model, validation, state["val_labels"], layer=layer,
+            if val["labels"] is None:
+                val["labels"] = _read_labels(validation, None, batch_size)
+            kw["validation_labels"] = val["labels"]
+            kw["validation_gradients"] = last_layer_gradients(model, validation, val["labels"], layer=layer,
                                                               full=full, batch_size=batch_size, device=device)
-        call_seed = int(np.random.SeedSequence([seed, state["calls"]]).generate_state(1)[0])
-        state["calls"] += 1
+        call_seed = state.next_seed()
         G = last_layer_gradients(model, data, y, layer=layer, full=full, batch_size=batch_size, device=device)
         return lessdata.select(G, fraction=fraction, budget=budget, method="gradmatch", labels=y, seed=call_seed,
                                **kw, **params)
