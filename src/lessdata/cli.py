@@ -310,7 +310,7 @@ def select(
     INPUT may also be a folder of signal shards written by lessdata.signals.pipeline.compute_signals."""
     import lessdata
 
-    from .demo import rich_progress
+    from ._progress import rich_progress
     from .methods import get_method
 
     output = _check_output(output)

@@ -13,16 +13,15 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 
 import numpy as np
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 import lessdata
 
+from ._progress import rich_progress
 from .coreset import Coreset
 from .errors import LessdataError
 
@@ -62,45 +61,6 @@ def load_demo_data() -> DemoData:
         classes=tuple(fashion_mnist_classes),
         note=f"Fashion-MNIST found in {images_path.parent}; pixels scaled to [0, 1]",
     )
-
-
-class RichProgress:
-    """A tqdm-like adapter (``total``, ``update(n)``) over one task of a :class:`rich.progress.Progress`."""
-
-    def __init__(self, progress: Progress, task_id):
-        self._progress, self._task = progress, task_id
-        self._total = None
-
-    @property
-    def total(self):
-        return self._total
-
-    @total.setter
-    def total(self, value):
-        self._total = value
-        self._progress.update(self._task, total=value)
-
-    def update(self, n: int = 1) -> None:
-        self._progress.advance(self._task, n)
-
-    def finish(self) -> None:
-        """Mark the task complete (methods such as ``rs2`` never advance it)."""
-        if self._total is not None:
-            self._progress.update(self._task, completed=self._total)
-
-
-@contextlib.contextmanager
-def rich_progress(console: Console, description: str, enabled: bool = True):
-    """Yield a :class:`RichProgress` drawn on ``console``; ``None`` when ``enabled`` is false or the console
-    is not a terminal (a bar cannot animate there; it would only leave blank lines in logs)."""
-    if not (enabled and console.is_terminal):
-        yield None
-        return
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True) as progress:
-        adapter = RichProgress(progress, progress.add_task(description, total=None))
-        yield adapter
-        adapter.finish()
 
 
 def weight_table(cs: Coreset) -> Table:

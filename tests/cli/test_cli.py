@@ -336,7 +336,7 @@ def test_rich_progress_adapter_advances_once_per_pick(data):
 
     from rich.console import Console
 
-    from lessdata.demo import rich_progress
+    from lessdata._progress import rich_progress
 
     _, X, y = data
     console = Console(file=io.StringIO(), force_terminal=True)

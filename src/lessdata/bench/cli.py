@@ -58,33 +58,6 @@ def _ints(text: str, what: str) -> list[int]:
     return out
 
 
-class _RichBar:
-    """tqdm-like adapter over a rich Progress task (total, update, set_description, set_postfix)."""
-
-    def __init__(self, progress, task):
-        self.progress, self.task, self._description, self._total = progress, task, "", None
-
-    @property
-    def total(self):
-        return self._total
-
-    @total.setter
-    def total(self, value):
-        self._total = value
-        self.progress.update(self.task, total=value)
-
-    def update(self, n: int = 1):
-        self.progress.update(self.task, advance=n)
-
-    def set_description(self, text: str):
-        self._description = text
-        self.progress.update(self.task, description=text)
-
-    def set_postfix(self, **kwargs):
-        extra = " ".join(f"{k}={v}" for k, v in kwargs.items())
-        self.progress.update(self.task, description=f"{self._description} {extra}")
-
-
 @bench_app.command("tta")
 def tta(
     dataset: Annotated[str, typer.Option(help="fashion-mnist or digits.")] = "fashion-mnist",
@@ -103,8 +76,8 @@ def tta(
 ):
     """Time to accuracy: full data vs random, RS2 and CRAIG coresets (same epochs), several seeds."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from .._progress import rich_progress
     from .tta import run_tta
 
     err, console = Console(stderr=True), Console()
@@ -119,10 +92,8 @@ def tta(
         if quiet or not err.is_terminal:
             result = run_tta(**kwargs, log=None if quiet else (lambda line: err.print(line, highlight=False)))
         else:
-            columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-            with Progress(*columns, console=err, transient=True) as progress:
-                bar = _RichBar(progress, progress.add_task("epochs", total=None))
-                result = run_tta(**kwargs, progress=bar, log=lambda line: progress.console.print(line))
+            with rich_progress(err, "epochs") as bar:
+                result = run_tta(**kwargs, progress=bar, log=lambda line: bar.console.print(line))
     except LessdataError as exc:
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr, flush=True)
         raise typer.Exit(2) from None

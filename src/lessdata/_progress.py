@@ -1,0 +1,61 @@
+"""A tqdm-like progress adapter over rich, shared by the CLI commands (select, demo, bench)."""
+
+from __future__ import annotations
+
+import contextlib
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+
+class RichProgress:
+    """A tqdm-like adapter (``total``, ``update(n)``) over one task of a :class:`rich.progress.Progress`."""
+
+    def __init__(self, progress: Progress, task_id):
+        self._progress, self._task = progress, task_id
+        self._total = None
+        self._description = ""
+
+    @property
+    def total(self):
+        return self._total
+
+    @total.setter
+    def total(self, value):
+        self._total = value
+        self._progress.update(self._task, total=value)
+
+    def update(self, n: int = 1) -> None:
+        self._progress.advance(self._task, n)
+
+    @property
+    def console(self) -> Console:
+        """The console the bar draws on: print log lines through it so they appear above the bar."""
+        return self._progress.console
+
+    def set_description(self, text: str) -> None:
+        self._description = text
+        self._progress.update(self._task, description=text)
+
+    def set_postfix(self, **kwargs) -> None:
+        extra = " ".join(f"{k}={v}" for k, v in kwargs.items())
+        self._progress.update(self._task, description=f"{self._description} {extra}")
+
+    def finish(self) -> None:
+        """Mark the task complete (methods such as ``rs2`` never advance it)."""
+        if self._total is not None:
+            self._progress.update(self._task, completed=self._total)
+
+
+@contextlib.contextmanager
+def rich_progress(console: Console, description: str, enabled: bool = True):
+    """Yield a :class:`RichProgress` drawn on ``console``; ``None`` when ``enabled`` is false or the console
+    is not a terminal (a bar cannot animate there; it would only leave blank lines in logs)."""
+    if not (enabled and console.is_terminal):
+        yield None
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        adapter = RichProgress(progress, progress.add_task(description, total=None))
+        yield adapter
+        adapter.finish()
