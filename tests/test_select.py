@@ -140,3 +140,28 @@ def test_parts_on_threads_give_the_same_coreset_and_restore_blas_threads():
     np.testing.assert_array_equal(threaded.gains, serial.gains)
     assert threaded.objective == serial.objective
     assert [lib["num_threads"] for lib in threadpoolctl.threadpool_info()] == before
+
+
+def test_progress_proxy_forwards_here_and_pickles_to_a_no_op():
+    import pickle
+    import threading
+
+    from lessdata._progress import ProcessLocalProgress
+
+    class Bar:
+        total = None
+        lock = threading.Lock()  # unpicklable, like a real bar
+        n = 0
+
+        def update(self, k):
+            self.n += k
+
+    bar = Bar()
+    proxy = ProcessLocalProgress(bar)
+    proxy.total = 5
+    proxy.update(2)
+    assert (bar.total, bar.n) == (5, 2)
+    remote = pickle.loads(pickle.dumps(proxy))
+    remote.update(3)
+    remote.set_description("anything")
+    assert bar.n == 2

@@ -77,7 +77,10 @@ def select(
         resolve_budget(n, budget=budget)
     else:
         budget = resolve_budget(n, fraction, budget)
-    if progress is not None and hasattr(progress, "total"):
+    if progress is not None:
+        from ._progress import ProcessLocalProgress
+
+        progress = ProcessLocalProgress(progress)  # safe to capture in work sent to other processes
         progress.total = budget if isinstance(budget, int) else sum(budget.values())
     return instance(X, budget, labels=labels, seed=int(seed), n=n, progress=progress)
 

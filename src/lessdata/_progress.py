@@ -59,3 +59,44 @@ def rich_progress(console: Console, description: str, enabled: bool = True):
         adapter = RichProgress(progress, progress.add_task(description, total=None))
         yield adapter
         adapter.finish()
+
+
+class _NoProgress:
+    """What a :class:`ProcessLocalProgress` becomes in another process: accepts every update, shows nothing."""
+
+    total = None
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+
+
+class ProcessLocalProgress:
+    """Forwards ``update`` / ``total`` (and anything else) to a progress object of this process, and pickles
+    to a no-op. Work sent to other processes (Ray workers) can then carry it without failing or counting
+    twice; the backend that sent the work reports progress here as parts finish."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def update(self, n: int = 1) -> None:
+        self.inner.update(n)
+
+    @property
+    def total(self):
+        return getattr(self.inner, "total", None)
+
+    @total.setter
+    def total(self, value) -> None:
+        if hasattr(self.inner, "total"):
+            self.inner.total = value
+
+    def __getattr__(self, name):
+        if name == "inner":  # not yet set (during unpickling)
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+    def __reduce__(self):
+        return (_NoProgress, ())

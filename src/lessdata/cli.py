@@ -338,9 +338,7 @@ def select(
     X, y = _read_input(input, features, labels)
     if budget_per_part is not None:
         budget = _parse_part_budgets(budget_per_part, y)
-    # a progress bar cannot travel to Ray workers: on Ray only GreeDi (which ticks here) shows one
-    show_bar = not quiet and (backend == "local" or method == "greedi")
-    with _show_logs(err, quiet), rich_progress(err, f"selecting ({method})", enabled=show_bar) as bar:
+    with _show_logs(err, quiet), rich_progress(err, f"selecting ({method})", enabled=not quiet) as bar:
         cs = lessdata.select(X, fraction=fraction, budget=budget, method=method, labels=y, seed=seed,
                              progress=bar, **params)
     cs.save(output)

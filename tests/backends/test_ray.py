@@ -110,19 +110,36 @@ def test_bad_input_in_a_worker_is_raised_once_not_retried(tmp_path):
     assert len(list(tmp_path.iterdir())) == 1
 
 
-def test_unpicklable_work_is_a_clear_error(blobs):
+def test_progress_on_ray_counts_every_pick_once_and_changes_nothing(blobs):
     import threading
 
-    class Bar:
+    class Bar:  # holds a lock: cannot be pickled, like a real progress bar
         total = None
         lock = threading.Lock()
 
-        def update(self, n):
-            pass
+        def __init__(self):
+            self.n = 0
 
-    X, y = blobs(200, 3)
-    with pytest.raises(LessdataError, match="cannot be pickled.*pass progress=None"):
-        lessdata.select(X, fraction=0.1, labels=y, backend="ray", progress=Bar())
+        def update(self, n):
+            self.n += n
+
+    X, y = blobs(2000, 3)
+    for method in ("craig", "random"):
+        bar = Bar()
+        on_ray = lessdata.select(X, fraction=0.1, labels=y, method=method, backend="ray", progress=bar)
+        local = lessdata.select(X, fraction=0.1, labels=y, method=method)
+        assert bar.total == 200 and bar.n == 200
+        assert on_ray == local
+
+
+def test_unpicklable_work_is_a_clear_error():
+    import threading
+
+    from lessdata.backends.ray import RayBackend
+
+    lock = threading.Lock()
+    with pytest.raises(LessdataError, match="cannot be pickled"):
+        RayBackend().map(lambda item: (lock, item), [1, 2])
 
 
 # ---------------------------------------------------------------------------------------------- GreeDi

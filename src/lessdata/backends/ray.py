@@ -187,7 +187,7 @@ class RayBackend:
         except (TypeError, pickle.PicklingError, AttributeError) as exc:
             raise LessdataError(
                 f"the work cannot be sent to Ray workers: it holds an object that cannot be pickled "
-                f"({_pickling_problem(exc)}); with backend='ray', pass progress=None or a picklable progress object"
+                f"({_pickling_problem(exc)}); with backend='ray', method parameters must be picklable"
             ) from None
         cpus = max(1.0, float(ray.cluster_resources().get("CPU", 1.0)))
         total = sum(_item_size(item) for item in items)

@@ -60,7 +60,8 @@ class FacilityLocationMethod(Method):
                 progress=progress,
             )
 
-        return partitioned_coreset(select_part, n, budget, labels, seed, p["budget_policy"], p["backend"])
+        return partitioned_coreset(select_part, n, budget, labels, seed, p["budget_policy"], p["backend"],
+                                   progress)
 
 
 @register

@@ -35,4 +35,4 @@ class RandomMethod(Method):
             )
 
         return partitioned_coreset(select_part, n, budget, labels, seed, self.params["budget_policy"],
-                                   self.params["backend"])
+                                   self.params["backend"], progress)

@@ -114,8 +114,12 @@ def make_parts(labels, budget, policy: str = "proportional", seed: int = 0) -> l
             for i in range(len(uniq))]
 
 
-def run_partitioned(parts: list[Part], select_part: Callable[[Part], PartResult], backend="local"):
+def run_partitioned(parts: list[Part], select_part: Callable[[Part], PartResult], backend="local",
+                    progress=None):
     """Run ``select_part`` on every part with a budget through ``backend``; return global arrays.
+
+    ``select_part`` reports its own progress when it runs in this process; for a backend that runs parts
+    elsewhere (``in_process = False``), ``progress`` is advanced here by each finished part's budget.
 
     Returns ``(indices, weights, gains, partition_ids, objective)`` with parts concatenated in label order
     and each part's picks in its selection order.
@@ -123,9 +127,11 @@ def run_partitioned(parts: list[Part], select_part: Callable[[Part], PartResult]
     from ..backends import get_backend
 
     todo = [p for p in parts if p.budget > 0]
+    runner = get_backend(backend)
+    remote = progress is not None and not getattr(runner, "in_process", True)
     # BLAS limits are set from this thread: parts running on worker threads only nest inside it
     with single_threaded_blas():
-        results = get_backend(backend).map(select_part, todo)
+        results = runner.map(select_part, todo, progress=progress) if remote else runner.map(select_part, todo)
     idx, wts, gns, pid, objective = [], [], [], [], 0.0
     for part, res in zip(todo, results):
         local = np.asarray(res.indices, dtype=np.int64)
