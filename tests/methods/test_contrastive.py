@@ -6,7 +6,7 @@ import pytest
 import lessdata
 from lessdata.errors import LessdataError
 from lessdata.methods.contrastive import clip_scores, sas_scores, semdedup_max_similarity
-from lessdata.submodular.coverage import ClipCoverage, clip_coverage_scores, cross_modal_similarity
+from lessdata.submodular.coverage import clip_coverage, clip_coverage_scores, cross_modal_similarity
 from lessdata.submodular.functions import GraphCut
 from lessdata.submodular.optimizers import maximize
 
@@ -42,7 +42,7 @@ def test_clipcov_gains_match_brute_force(redundancy):
         S = list(S)
         return (C[:, S].sum() - redundancy * C[np.ix_(S, S)].sum() + 2.0 * np.diag(C)[S].sum()) if S else 0.0
 
-    obj = ClipCoverage(C, lam=2.0, redundancy=redundancy)
+    obj = clip_coverage(C, lam=2.0, redundancy=redundancy)
     for j in (3, 7, 1):
         for c in range(10):
             if c not in obj.selected:
@@ -51,7 +51,7 @@ def test_clipcov_gains_match_brute_force(redundancy):
     assert obj.value() == pytest.approx(F([3, 7, 1]), rel=1e-5)
     assert obj.evaluate([3, 7, 1]) == pytest.approx(F([3, 7, 1]), rel=1e-5)
     if redundancy == 0:  # modular: blocked scores are the gains, in any block size
-        assert np.allclose(clip_coverage_scores(v, t, 2.0, block=3), ClipCoverage(C).gains(range(10)), rtol=1e-5)
+        assert np.allclose(clip_coverage_scores(v, t, 2.0, block=3), clip_coverage(C).gains(range(10)), rtol=1e-5)
 
 
 def test_clipcov_method_is_exact_top_k_per_class():

@@ -185,3 +185,8 @@ def test_bad_arguments(kwargs, message):
     S = np.eye(10, dtype=np.float32)
     with pytest.raises(LessdataError, match=message):
         maximize(FacilityLocation(S), **kwargs)
+
+
+def test_graph_cut_modular_term_must_match_candidates():
+    with pytest.raises(LessdataError, match="modular term has 2 entries for 3 candidates"):
+        GraphCut(np.eye(3, dtype=np.float32), modular=np.ones(2))

@@ -22,7 +22,7 @@ import numpy as np
 
 from .._validation import check_choice, check_features
 from ..errors import LessdataError
-from ..submodular.coverage import ClipCoverage, clip_coverage_scores, cross_modal_similarity
+from ..submodular.coverage import clip_coverage, clip_coverage_scores, cross_modal_similarity
 from ..submodular.functions import GraphCut
 from ..submodular.optimizers import OPTIMIZERS, maximize
 from ..submodular.partition import PartResult
@@ -250,7 +250,7 @@ class ClipCovMethod(_LatentClassMethod):
                 return PartResult(indices=picks, weights=_uniform(len(scores), part.budget),
                                   gains=scores[picks], objective=float(scores[picks].sum()))
             _check_dense(len(part.indices), p["memory_cap"], "clipcov")
-            obj = ClipCoverage(cross_modal_similarity(Vk, Tk), lam=p["lam"], redundancy=p["redundancy"])
+            obj = clip_coverage(cross_modal_similarity(Vk, Tk), lam=p["lam"], redundancy=p["redundancy"])
             res = maximize(obj, part.budget, self.optimizer, epsilon=p["epsilon"], seed=part.seed,
                            progress=progress)
             return PartResult(indices=res.indices, weights=_uniform(len(part.indices), len(res.indices)),

@@ -10,7 +10,8 @@ With unit-norm image embeddings ``v`` and text embeddings ``t`` (row ``i`` is on
 With ``μ = 0`` (the form lessdata uses by default) ``F`` is *modular*: ``F(S) = Σ_{j∈S} score_j`` with
 ``score_j = Σ_{i∈V} csim(i, j) + λ csim(j, j)``, so the exact maximiser under a cardinality budget is the
 top-``k`` by score; :func:`clip_coverage_scores` computes the scores in blocks without an ``n × n`` matrix.
-``μ > 0`` adds a graph-cut redundancy term (non-monotone for ``μ > 1/2``), served by :class:`ClipCoverage`.
+``μ > 0`` adds a graph-cut redundancy term (non-monotone for ``μ > 1/2``),
+served by :func:`clip_coverage` (a :class:`~lessdata.submodular.functions.GraphCut` with a modular term).
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import LessdataError
+from .functions import GraphCut
 
-__all__ = ["ClipCoverage", "clip_coverage_scores", "cross_modal_similarity"]
+__all__ = ["clip_coverage", "clip_coverage_scores", "cross_modal_similarity"]
 
 _BLOCK = 1024
 
@@ -57,46 +59,11 @@ def clip_coverage_scores(image, text, lam: float = 2.0, block: int = _BLOCK) -> 
     return scores + float(lam) * diag
 
 
-class ClipCoverage:
-    """The ClipCov set function on a dense ``csim`` matrix (see the module docstring), following the
-    :class:`~lessdata.submodular.functions.Objective` protocol. ``redundancy`` is ``μ``; with ``μ = 0`` the
-    gains never change (modular), with ``μ > 1/2`` it is non-monotone (use ``random_greedy``)."""
-
-    def __init__(self, csim, lam: float = 2.0, redundancy: float = 0.0):
-        C = np.ascontiguousarray(csim, dtype=np.float32)
-        if C.ndim != 2 or C.shape[0] != C.shape[1]:
-            raise LessdataError(f"ClipCoverage needs a square similarity, got shape {C.shape}")
-        self.C = C
-        self.lam = float(lam)
-        self.redundancy = float(redundancy)
-        self.n_candidates = C.shape[0]
-        self.diag = np.diagonal(C).astype(np.float64)
-        self.base = C.sum(axis=0, dtype=np.float64) + self.lam * self.diag
-        self.reset()
-
-    def reset(self) -> None:
-        self.inside = np.zeros(self.n_candidates, dtype=np.float64)
-        self.selected: list[int] = []
-        self._value = 0.0
-
-    def gains(self, candidates) -> np.ndarray:
-        c = np.asarray(candidates, dtype=np.int64).reshape(-1)
-        return self.base[c] - self.redundancy * (2.0 * self.inside[c] + self.diag[c])
-
-    def add(self, j: int) -> None:
-        j = int(j)
-        self._value += float(self.gains(np.array([j]))[0])
-        if self.redundancy:
-            self.inside += self.C[j]
-        self.selected.append(j)
-
-    def value(self) -> float:
-        return self._value
-
-    def evaluate(self, selected) -> float:
-        """``F(selected)`` computed directly from the definition."""
-        s = np.asarray(selected, dtype=np.int64)
-        if len(s) == 0:
-            return 0.0
-        C = self.C.astype(np.float64)
-        return float(C[:, s].sum() - self.redundancy * C[np.ix_(s, s)].sum() + self.lam * self.diag[s].sum())
+def clip_coverage(csim, lam: float = 2.0, redundancy: float = 0.0) -> GraphCut:
+    """The ClipCov set function on a dense ``csim`` matrix (see the module docstring), as a graph cut:
+    ``f(S) = Σ_{j∈S} (Σ_i csim_ij + λ·csim_jj) − μ Σ_{i,j∈S} csim_ij`` with ``μ = redundancy``. With
+    ``μ = 0`` the gains never change (modular); with ``μ > 1/2`` it is non-monotone (use ``random_greedy``)."""
+    C = np.ascontiguousarray(csim, dtype=np.float32)
+    if C.ndim != 2 or C.shape[0] != C.shape[1]:
+        raise LessdataError(f"ClipCov needs a square similarity, got shape {C.shape}")
+    return GraphCut(C, lam=float(redundancy), modular=float(lam) * np.diagonal(C).astype(np.float64))

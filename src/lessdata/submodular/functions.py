@@ -364,13 +364,15 @@ def _graph_cut_gains(total, inside, diag, lam, cands):
 
 
 class GraphCut:
-    """Generalised graph cut ``f(S) = Σ_{i∈V} Σ_{j∈S} s_ij − λ Σ_{i∈S} Σ_{j∈S} s_ij`` (symmetric ``s``).
+    """Generalised graph cut ``f(S) = Σ_{j∈S} (m_j + Σ_{i∈V} s_ij) − λ Σ_{i∈S} Σ_{j∈S} s_ij`` (symmetric ``s``).
 
-    Monotone for ``λ ≤ 1/2``, non-monotone above; the representativeness-minus-redundancy form that SAS
-    (Joshi & Mirzasoleiman, ICML 2023) optimises. Gains cost O(1) each after an O(n) update per pick.
+    With no modular term ``m`` and ``λ ≤ 1/2`` it is monotone, above non-monotone; the representativeness-
+    minus-redundancy form that SAS (Joshi & Mirzasoleiman, ICML 2023) optimises, and with ``m = λ_c·diag`` the
+    ClipCov objective (:func:`lessdata.submodular.coverage.clip_coverage`). Gains cost O(1) each after an
+    O(n) update per pick.
     """
 
-    def __init__(self, similarity: np.ndarray, lam: float = 1.0):
+    def __init__(self, similarity: np.ndarray, lam: float = 1.0, modular: np.ndarray | None = None):
         S = np.ascontiguousarray(similarity, dtype=np.float32)
         if S.ndim != 2 or S.shape[0] != S.shape[1]:
             raise LessdataError(f"graph cut needs a square similarity, got shape {S.shape}")
@@ -378,6 +380,11 @@ class GraphCut:
         self.lam = float(lam)
         self.n_candidates = S.shape[0]
         self.total = S.sum(axis=1, dtype=np.float64)
+        if modular is not None:
+            modular = np.asarray(modular, dtype=np.float64).reshape(-1)
+            if modular.shape[0] != S.shape[0]:
+                raise LessdataError(f"modular term has {modular.shape[0]} entries for {S.shape[0]} candidates")
+            self.total = self.total + modular
         self.diag = np.diagonal(S).astype(np.float64)
         self.reset()
 
@@ -393,7 +400,8 @@ class GraphCut:
     def add(self, j: int) -> None:
         j = int(j)
         self._value += float(self.gains(np.array([j]))[0])
-        self.inside += self.S[j]
+        if self.lam:
+            self.inside += self.S[j]
         self.selected.append(j)
 
     def value(self) -> float:
