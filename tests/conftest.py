@@ -30,3 +30,30 @@ def one_torch_thread():
 @pytest.fixture
 def blobs():
     return make_blobs
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """scikit-learn's 8x8 digits scaled to [0, 1], in a fixed shuffled order: (train, test) TensorDatasets."""
+    import torch
+    from sklearn.datasets import load_digits
+    from torch.utils.data import TensorDataset
+
+    X, y = load_digits(return_X_y=True)
+    order = np.random.default_rng(0).permutation(len(y))
+    X = torch.tensor(X[order] / 16.0, dtype=torch.float32)
+    y = torch.tensor(y[order], dtype=torch.long)
+    return TensorDataset(X[:1400], y[:1400]), TensorDataset(X[1400:], y[1400:])
+
+
+@pytest.fixture
+def make_mlp():
+    """A small seeded 64 → 32 → 10 MLP factory for the digits fixture."""
+    import torch
+    from torch import nn
+
+    def make(seed: int = 0):
+        torch.manual_seed(seed)
+        return nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+
+    return make

@@ -4,23 +4,11 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from torch.utils.data import TensorDataset
 
 import lessdata
 from lessdata.errors import LessdataError
 from lessdata.methods.crest import crest_selector, minibatch_coresets, random_subset_size, random_subsets
 from lessdata.training import CrestTrainer, EveryKEpochs, evaluate, weighted_loss
-
-
-@pytest.fixture(scope="module")
-def digits():
-    from sklearn.datasets import load_digits
-
-    X, y = load_digits(return_X_y=True)
-    order = np.random.default_rng(0).permutation(len(y))
-    X = torch.tensor(X[order] / 16.0, dtype=torch.float32)
-    y = torch.tensor(y[order], dtype=torch.long)
-    return TensorDataset(X[:1400], y[:1400]), TensorDataset(X[1400:], y[1400:])
 
 
 def mlp(seed=0):

@@ -22,28 +22,6 @@ from lessdata.training import SelectOnce, fit
 pytestmark = pytest.mark.filterwarnings("ignore:.*LeafSpec.*")
 
 
-@pytest.fixture(scope="module")
-def digits():
-    """scikit-learn's 8x8 digits, scaled to [0, 1], in a fixed shuffled order: (train, test) TensorDatasets."""
-    from sklearn.datasets import load_digits
-
-    X, y = load_digits(return_X_y=True)
-    order = np.random.default_rng(0).permutation(len(y))
-    X = torch.tensor(X[order] / 16.0, dtype=torch.float32)
-    y = torch.tensor(y[order], dtype=torch.long)
-    return TensorDataset(X[:1400], y[:1400]), TensorDataset(X[1400:], y[1400:])
-
-
-@pytest.fixture
-def make_mlp():
-    def make(seed: int = 0):
-        torch.manual_seed(seed)
-        return nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
-
-    return make
-
-
-
 class Spy:
     """Keeps what fit() showed the callbacks, to compare the recorder against."""
 

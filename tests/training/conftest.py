@@ -1,8 +1,6 @@
-import numpy as np
 import pytest
 import torch
-from torch import nn
-from torch.utils.data import Dataset, TensorDataset
+from torch.utils.data import Dataset
 
 
 class IdentityDataset(Dataset):
@@ -21,26 +19,4 @@ class IdentityDataset(Dataset):
 @pytest.fixture
 def identity_data():
     return IdentityDataset
-
-
-@pytest.fixture(scope="session")
-def digits():
-    """scikit-learn's 8x8 digits (shipped with the package): (train, test) TensorDatasets."""
-    from sklearn.datasets import load_digits
-
-    X, y = load_digits(return_X_y=True)
-    X = torch.tensor(X / 16.0, dtype=torch.float32)
-    y = torch.tensor(y, dtype=torch.long)
-    order = torch.from_numpy(np.random.default_rng(0).permutation(len(y)))
-    X, y = X[order], y[order]
-    return TensorDataset(X[:1400], y[:1400]), TensorDataset(X[1400:], y[1400:])
-
-
-@pytest.fixture
-def make_mlp():
-    def make(seed: int = 0):
-        torch.manual_seed(seed)
-        return nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
-
-    return make
 
