@@ -182,3 +182,15 @@ def test_greedi_knn_evaluation(blobs):
     knn = greedi(X, 30, 3, seed=0, evaluation="knn")
     assert knn.evaluation == "knn" and exact.evaluation == "exact"
     assert np.array_equal(knn.indices, exact.indices) and knn.objective == pytest.approx(exact.objective, rel=1e-5)
+
+
+def test_greedi_and_evaluation_reject_precomputed_and_unknown_evaluation():
+    from lessdata.submodular.greedi import evaluate_facility_location, greedi
+
+    X = np.random.default_rng(0).normal(size=(50, 3)).astype(np.float32)
+    with pytest.raises(LessdataError, match="unknown evaluation 'magic'; choose one of: auto, exact, knn"):
+        greedi(X, 5, 2, evaluation="magic")
+    with pytest.raises(LessdataError, match="unknown evaluation 'magic'"):
+        evaluate_facility_location(X, [[0, 1]], method="magic")
+    with pytest.raises(LessdataError, match="not metric='precomputed'"):
+        greedi(X, 5, 2, metric="precomputed")

@@ -42,7 +42,7 @@ import numpy as np
 from numba import njit
 
 from .._threads import single_threaded_blas
-from .._validation import check_features
+from .._validation import check_choice, check_features
 from ..errors import LessdataError
 from .optimizers import OPTIMIZERS
 from .partition import Part
@@ -330,6 +330,16 @@ def _evaluate_range_knn(X, points, token, blobs, sels, kind, c, scale, neighbors
     return gains, counts
 
 
+
+def _check_features_and_evaluation(X, metric: str, evaluation: str) -> np.ndarray:
+    """GreeDi and its full-objective evaluation need features (not a precomputed similarity)."""
+    X = check_features(X)
+    check_metric(metric)
+    if metric == "precomputed":
+        raise LessdataError("GreeDi and its evaluation work on features, not metric='precomputed'")
+    check_choice(evaluation, ("exact", "knn", "auto"), "evaluation")
+    return X
+
 def evaluate_facility_location(X, selections, metric: str = "euclidean", *, constant: float | None = None,
                                point_weights=None, points=None, method: str = "exact",
                                n_neighbors: int = 8, backend="local", progress=None) -> list[Evaluation]:
@@ -358,12 +368,7 @@ def evaluate_facility_location(X, selections, metric: str = "euclidean", *, cons
     >>> [e.value for e in evaluate_facility_location(X, [[0], [0, 2]], constant=10.0)]
     [19.0, 29.0]
     """
-    X = check_features(X)
-    check_metric(metric)
-    if metric == "precomputed":
-        raise LessdataError("GreeDi and its evaluation work on features, not metric='precomputed'")
-    if method not in ("exact", "knn", "auto"):
-        raise LessdataError(f"unknown evaluation method {method!r}; choose one of: exact, knn, auto")
+    X = _check_features_and_evaluation(X, metric, method)
     n = X.shape[0]
     sels = [np.asarray(s, dtype=np.int64).reshape(-1) for s in selections]
     for s in sels:
@@ -502,12 +507,7 @@ def greedi(
             with the same full objective (``result.ratio_to_centralized``).
         progress: tqdm-compatible; ``total`` becomes ``m·κ + k`` picks.
     """
-    X = check_features(X)
-    check_metric(metric)
-    if metric == "precomputed":
-        raise LessdataError("GreeDi works on features, not metric='precomputed'")
-    if evaluation not in ("exact", "knn", "auto"):
-        raise LessdataError(f"unknown evaluation {evaluation!r}; choose one of: exact, knn, auto")
+    X = _check_features_and_evaluation(X, metric, evaluation)
     if optimizer not in OPTIMIZERS or optimizer == "random_greedy":
         raise LessdataError(f"GreeDi needs a monotone greedy optimizer; choose one of: "
                             f"{', '.join(o for o in OPTIMIZERS if o != 'random_greedy')}")
