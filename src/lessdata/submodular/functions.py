@@ -25,7 +25,9 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit
 
+from .._threads import single_threaded_blas
 from ..errors import LessdataError
+from .similarity import ImplicitSimilarity
 
 
 class Objective(Protocol):
@@ -70,6 +72,14 @@ def _gain(sparse, S, indptr, indices, data, c, memo, w):
 
 
 @njit(nogil=True, cache=True)
+def _add_row(row, j, memo, assign):
+    for i in range(memo.shape[0]):
+        if row[i] > memo[i]:
+            memo[i] = row[i]
+            assign[i] = j
+
+
+@njit(nogil=True, cache=True)
 def _add(sparse, S, indptr, indices, data, j, memo, assign):
     if sparse:
         for p in range(indptr[j], indptr[j + 1]):
@@ -78,11 +88,7 @@ def _add(sparse, S, indptr, indices, data, j, memo, assign):
                 memo[i] = data[p]
                 assign[i] = j
     else:
-        row = S[j]
-        for i in range(memo.shape[0]):
-            if row[i] > memo[i]:
-                memo[i] = row[i]
-                assign[i] = j
+        _add_row(S[j], j, memo, assign)
 
 
 @njit(nogil=True, cache=True)
@@ -167,10 +173,12 @@ def _prune_sparse_rows(indptr, indices, data, memo, removed, r0, r1, counts, out
     return r1, q
 
 
+_ROW_BLOCK = 256  # on-demand rows computed per BLAS product
 _THREAD_CHUNK = 2048  # candidates per thread task when a batch of gains is split across cores
 _FIRST_CHECK = 4  # picks before the first pruning check; later checks at 8, 16, 32, ...
 _PRUNE_BELOW = 0.4  # prune when the live entries are under this share of what is stored
 _SAMPLE_ROWS = 256
+_DUMMY_PTR, _DUMMY_IDX, _DUMMY_DATA = np.zeros(2, np.int64), np.zeros(1, np.int32), np.zeros(1, np.float32)
 
 
 def _threads() -> int:
@@ -194,6 +202,11 @@ class FacilityLocation:
     128, ... picks): the rows become short sparse lists and later gains cost a fraction of a dense row, while
     every gain stays exact. ``prune=False`` turns this off.
 
+    ``similarity`` may also be an :class:`~lessdata.submodular.similarity.ImplicitSimilarity`: the matrix is
+    then never stored whole: the first gains come from one pass of row sums, and after the first pick a
+    second pass over blocks stores only the entries that pick left live (or, when most are still live, the
+    dense matrix).
+
     >>> S = np.array([[1.0, 0.5], [0.2, 1.0]], dtype=np.float32)
     >>> f = FacilityLocation(S)
     >>> f.gains(np.array([0, 1]))
@@ -204,7 +217,11 @@ class FacilityLocation:
 
     def __init__(self, similarity, weights: np.ndarray | None = None, prune: bool = True):
         self.source_sparse = sp.issparse(similarity)
-        if self.source_sparse:
+        self.implicit = isinstance(similarity, ImplicitSimilarity)
+        self._first_gains = None
+        if self.implicit:
+            S = similarity
+        elif self.source_sparse:
             S = sp.csr_matrix(similarity, dtype=np.float32)
             S.sort_indices()
         else:
@@ -234,10 +251,15 @@ class FacilityLocation:
         self.prunings = 0
         if self.source_sparse:
             self._set_rows(self.S.indptr.astype(np.int64), self.S.indices, self.S.data)
-        else:
+        elif self.implicit:
             self.sparse = False
-            self.rows = (False, self.S, np.zeros(2, dtype=np.int64), np.zeros(1, dtype=np.int32),
-                         np.zeros(1, dtype=np.float32))
+            self.rows = None  # rows are computed on demand until the first pruning check stores live entries
+        else:
+            self._set_dense(self.S)
+
+    def _set_dense(self, S):
+        self.sparse = False
+        self.rows = (False, S, _DUMMY_PTR, _DUMMY_IDX, _DUMMY_DATA)
 
     def _set_rows(self, indptr, indices, data):
         self.sparse = True
@@ -245,12 +267,59 @@ class FacilityLocation:
 
     def stored_entries(self) -> int:
         """Similarity entries the gains currently read (all of a dense matrix; the live ones once pruned)."""
+        if self.rows is None:
+            return 0  # on demand: nothing stored yet
         return self.n_candidates * self.n_points if not self.sparse else int(self.rows[4].shape[0])
+
+    # ------------------------------------------------------------------------- on-demand rows
+    def _initial_gains(self) -> np.ndarray:
+        if self._first_gains is None:
+            self._first_gains = self.S.row_sums(self.w)
+        return self._first_gains
+
+    def _on_demand_gains(self, cands: np.ndarray) -> np.ndarray:
+        if self.n_selected == 0:
+            return self._initial_gains()[cands]
+        chunks = [cands[i: i + _ROW_BLOCK] for i in range(0, cands.shape[0], _ROW_BLOCK)]
+
+        def run(chunk):
+            block = self.S.rows(chunk)
+            return _gains_batch(False, block, _DUMMY_PTR, _DUMMY_IDX, _DUMMY_DATA,
+                                np.arange(len(chunk), dtype=np.int64), self.memo, self.w)
+
+        if len(chunks) == 1:
+            return run(chunks[0])
+        with single_threaded_blas():
+            return np.concatenate(list(_pool().map(run, chunks)))
+
+    def _store_live_rows(self, live_share: float) -> None:
+        """Second pass over blocks of the on-demand similarity, keeping only the live entries (CSR)."""
+        m = self.n_candidates
+        counts = np.zeros(m, dtype=np.int64)
+        index_dtype = np.int32 if self.n_points < 2**31 else np.int64
+
+        def keep(start, stop, block):
+            cap = int(block.size * min(1.0, 1.25 * live_share)) + 1024
+            idx, dat, q, row = np.empty(cap, index_dtype), np.empty(cap, np.float32), 0, 0
+            removed, local_counts = self.selected_mask[start:stop], counts[start:stop]
+            while True:
+                row, q = _prune_dense(block, self.memo, removed, row, stop - start, local_counts, idx, dat, q)
+                if row == stop - start:
+                    return idx[:q].copy(), dat[:q].copy()
+                idx = np.concatenate([idx[:q], np.empty(len(idx), index_dtype)])
+                dat = np.concatenate([dat[:q], np.empty(len(dat), np.float32)])
+
+        parts = self.S.scan(keep)
+        indptr = np.zeros(m + 1, dtype=np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        self._set_rows(indptr, np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
 
     # --------------------------------------------------------------------------------- protocol
     def gains(self, candidates) -> np.ndarray:
         cands = np.ascontiguousarray(candidates, dtype=np.int64).reshape(-1)
         rows = self.rows
+        if rows is None:
+            return self._on_demand_gains(cands)
         if cands.shape[0] <= _THREAD_CHUNK or _threads() == 1:
             return _gains_batch(*rows, cands, self.memo, self.w)
         step = max(_THREAD_CHUNK, -(-cands.shape[0] // _threads()))
@@ -259,25 +328,53 @@ class FacilityLocation:
 
     def add(self, j: int) -> None:
         j = int(j)
-        _add(*self.rows, j, self.memo, self.assignment)
+        if self.rows is None:
+            _add_row(self.S.rows(np.array([j]))[0], j, self.memo, self.assignment)
+        else:
+            _add(*self.rows, j, self.memo, self.assignment)
         self.selected_mask[j] = True
         self.n_selected += 1
         self.checkpoint()
 
+    @staticmethod
+    def _sample(open_rows: np.ndarray) -> np.ndarray:
+        """A fixed sample of rows on which the live share is estimated before paying for a full pass."""
+        return open_rows[np.linspace(0, len(open_rows) - 1, min(_SAMPLE_ROWS, len(open_rows))).astype(np.int64)]
+
+    def _leave_on_demand(self) -> None:
+        """After the first pick of an on-demand similarity: store its live entries, or all of it.
+
+        Reading rows on demand costs a product with the features per evaluation, far more than reading a
+        stored row, so the on-demand phase ends as soon as the first pick's memo exists: one more pass over
+        blocks keeps the entries that pick left live (usually a small share), or stores the dense matrix."""
+        open_rows = np.flatnonzero(~self.selected_mask)
+        sample = self._sample(open_rows) if len(open_rows) else open_rows
+        live = _alive_dense(self.S.rows(sample), np.arange(len(sample)), self.memo,
+                            self.selected_mask[sample]).sum()
+        stored = len(sample) * self.n_points
+        if self.prune and stored and live <= _PRUNE_BELOW * stored:
+            self._store_live_rows(live / stored)
+            self.prunings += 1
+        else:
+            self._set_dense(self.S.materialize())
+
     def checkpoint(self) -> None:
         """Prune dead entries when ``n_selected`` reaches the next check and enough of them are dead."""
+        if self.rows is None:
+            if self.n_selected > 0:
+                self._leave_on_demand()
+            return
         if self.n_selected < self._next_check:
             return
         while self._next_check <= self.n_selected:
             self._next_check *= 2
         if not self.prune:
             return
-        _, S, indptr, indices, data = self.rows
         open_rows = np.flatnonzero(~self.selected_mask)
         if len(open_rows) == 0:
             return
-        # estimate the live share on a fixed sample of rows before paying for a full pass
-        sample = open_rows[np.linspace(0, len(open_rows) - 1, min(_SAMPLE_ROWS, len(open_rows))).astype(np.int64)]
+        sample = self._sample(open_rows)
+        _, S, indptr, indices, data = self.rows
         if self.sparse:
             live = _alive_sparse(indptr, indices, data, sample, self.memo, self.selected_mask).sum()
             stored = (indptr[sample + 1] - indptr[sample]).sum()
@@ -325,8 +422,13 @@ class FacilityLocation:
         sel = np.asarray(selected, dtype=np.int64)
         if len(sel) == 0:
             return 0.0
-        rows = self.S[sel]
-        best = np.asarray(rows.max(axis=0).todense()).ravel() if self.source_sparse else rows.max(axis=0)
+        if self.implicit:
+            best = np.zeros(self.n_points, dtype=np.float32)
+            for start in range(0, len(sel), _ROW_BLOCK):
+                np.maximum(best, self.S.rows(sel[start:start + _ROW_BLOCK]).max(axis=0), out=best)
+        else:
+            rows = self.S[sel]
+            best = np.asarray(rows.max(axis=0).todense()).ravel() if self.source_sparse else rows.max(axis=0)
         return float(np.dot(self.w.astype(np.float64), np.maximum(best, 0).astype(np.float64)))
 
     def cluster_sizes(self, selected: np.ndarray) -> np.ndarray:
@@ -348,7 +450,12 @@ class FacilityLocation:
         if not self.source_sparse:
             lost = np.flatnonzero(owner < 0)
             if len(lost):
-                owner[lost] = np.argmax(self.S[np.ix_(sel, lost)], axis=0)
+                if self.implicit:
+                    block = np.concatenate([self.S.rows(sel[a:a + _ROW_BLOCK])[:, lost]
+                                            for a in range(0, len(sel), _ROW_BLOCK)])
+                else:
+                    block = self.S[np.ix_(sel, lost)]
+                owner[lost] = np.argmax(block, axis=0)
         covered = owner >= 0
         return np.bincount(owner[covered], weights=self.w[covered], minlength=len(sel)).astype(np.float32)
 

@@ -140,6 +140,23 @@ def _lazy_segment(sparse, S, indptr, indices, data, memo, w, assign, key, idx, s
     return size, step, evals
 
 
+def _lazy_pick_on_demand(obj: FacilityLocation, key, idx, size, fresh, step, picks, pgains, evals):
+    """One lazy-greedy pick on the heap arrays, reading rows through the objective (not compiled)."""
+    while True:
+        j = idx[0]
+        if fresh[j] == step:
+            obj.add(j)
+            picks[step], pgains[step] = j, key[0]
+            size -= 1
+            key[0], idx[0] = key[size], idx[size]
+            _sift_down(key, idx, size, 0)
+            return size, evals
+        key[0] = obj.gains(np.array([j]))[0]
+        fresh[j] = step
+        evals += 1
+        _sift_down(key, idx, size, 0)
+
+
 def _lazy_facility_location(obj: FacilityLocation, k, n, progress):
     """Lazy greedy with the heap and the evaluations compiled; pauses at the objective's pruning checks."""
     key = obj.gains(np.arange(n, dtype=np.int64))
@@ -150,6 +167,11 @@ def _lazy_facility_location(obj: FacilityLocation, k, n, progress):
     pgains = np.empty(k, dtype=np.float64)
     size, step, evals = n, 0, n
     report_every = max(1, k // 100)
+    while step < k and obj.rows is None:  # on-demand similarity: the first picks, before rows are stored
+        size, evals = _lazy_pick_on_demand(obj, key, idx, size, fresh, step, picks, pgains, evals)
+        step += 1
+        if progress is not None:
+            progress.update(1)
     while step < k:
         stop = min(k, obj._next_check, step + report_every)
         size, new_step, e = _lazy_segment(*obj.rows, obj.memo, obj.w, obj.assignment,

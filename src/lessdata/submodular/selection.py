@@ -7,7 +7,7 @@ import numpy as np
 from .functions import FacilityLocation
 from .optimizers import maximize
 from .partition import PartResult
-from .similarity import DEFAULT_MEMORY_CAP, DEFAULT_NEIGHBORS, build_similarity
+from .similarity import DEFAULT_MEMORY_CAP, DEFAULT_NEIGHBORS, DEFAULT_ON_DEMAND_ABOVE, build_similarity
 
 
 def facility_location_part(
@@ -23,10 +23,15 @@ def facility_location_part(
     n_neighbors: int = DEFAULT_NEIGHBORS,
     point_weights: np.ndarray | None = None,
     progress=None,
+    on_demand_above: int | None = DEFAULT_ON_DEMAND_ABOVE,
 ) -> PartResult:
-    """Pick ``budget`` points of one part by facility location; weights are CRAIG cluster sizes."""
+    """Pick ``budget`` points of one part by facility location; weights are CRAIG cluster sizes.
+
+    Dense similarities over ``on_demand_above`` bytes are never stored whole (see
+    :class:`~lessdata.submodular.similarity.ImplicitSimilarity`); ``None`` always stores them.
+    """
     S = build_similarity(X, metric=metric, precomputed=precomputed, memory_cap=memory_cap,
-                   n_neighbors=n_neighbors, seed=seed)
+                         n_neighbors=n_neighbors, seed=seed, on_demand_above=on_demand_above)
     objective = FacilityLocation(S, weights=point_weights)
     result = maximize(objective, budget, optimizer, epsilon=epsilon, seed=seed, progress=progress)
     return PartResult(

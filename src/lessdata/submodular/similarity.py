@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -36,17 +37,20 @@ METRICS = ("euclidean", "cosine", "rbf", "precomputed")
 DEFAULT_MEMORY_CAP = 2 * 2**30
 EXACT_KNN_LIMIT = 200_000
 DEFAULT_NEIGHBORS = 64
+#: facility location computes dense similarities larger than this on demand instead of storing them
+DEFAULT_ON_DEMAND_ABOVE = 64 * 2**20
 _BLOCK_ROWS = 256  # rows per block: a block stays in cache between the multiply and the transform
+_SCRATCH_BYTES = 2 * 2**20  # scans that keep nothing of a block use blocks of about this size
 
 
 # ------------------------------------------------------------------------------------------ kernels
 # Each worker thread multiplies one block of rows with single-threaded BLAS and transforms it while it is
 # still in cache; BLAS and numba never run their own thread pools at the same time (they would fight).
 @njit(fastmath=True, nogil=True, cache=True)
-def _block_to_distance(G, sq_rows, sq_cols, diag_start):
+def _block_to_distance(G, sq_rows, sq_cols, diag):
     """In place: G (Y_blk @ X.T) -> euclidean distances; returns the block's largest distance.
 
-    ``diag_start >= 0`` marks a square block starting at that column, whose diagonal is set to exactly 0.
+    ``diag[r] >= 0`` is the column of row ``r``'s own point (square case), whose distance is set to exactly 0.
     """
     m, n = G.shape
     best = np.float32(0.0)
@@ -56,9 +60,24 @@ def _block_to_distance(G, sq_rows, sq_cols, diag_start):
             v = np.float32(math.sqrt(v)) if v > 0 else np.float32(0.0)
             G[r, c] = v
             best = max(best, v)
-        if diag_start >= 0:
-            G[r, diag_start + r] = 0.0
+        if diag[r] >= 0:
+            G[r, diag[r]] = 0.0
     return best
+
+
+@njit(fastmath=True, nogil=True, cache=True)
+def _weighted_row_sums(S, w, clip):
+    """Σ_i w_i · S[r, i] per row (negative entries counted as 0 when ``clip``), accumulated in float64."""
+    out = np.empty(S.shape[0], dtype=np.float64)
+    for r in range(S.shape[0]):
+        total = 0.0
+        for c in range(S.shape[1]):
+            v = S[r, c]
+            if clip and v < 0:
+                v = np.float32(0.0)
+            total += w[c] * v
+        out[r] = total
+    return out
 
 
 @njit(fastmath=True, nogil=True, cache=True)
@@ -101,6 +120,130 @@ def check_metric(metric: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------ dense
+class ImplicitSimilarity:
+    """A dense candidate-major similarity computed from features on demand, block by block, never stored.
+
+    Any set of rows costs one BLAS product with the features plus an in-cache transform, so an objective can
+    read the rows it needs (the first greedy picks, a scan that keeps only live entries) without the
+    ``len(Y) × len(X)`` matrix ever existing. :func:`dense_similarity` is this object materialised.
+
+    For ``euclidean`` the similarity ``max(d) − d`` needs the largest distance first: :meth:`row_sums`
+    (one pass over all blocks) finds it; rows asked for before that pass trigger it.
+
+    >>> X = np.array([[0.0, 0.0], [3.0, 4.0]], dtype=np.float32)
+    >>> sim = ImplicitSimilarity(X)
+    >>> sim.rows(np.array([1]))
+    array([[0., 5.]], dtype=float32)
+    """
+
+    def __init__(self, X: np.ndarray, Y: np.ndarray | None = None, metric: str = "euclidean"):
+        check_metric(metric)
+        if metric == "precomputed":
+            raise LessdataError("metric='precomputed' takes the similarity itself, not features")
+        self.square = Y is None
+        Y = X if self.square else Y
+        if X.shape[1] != Y.shape[1]:
+            raise LessdataError(f"candidates have {Y.shape[1]} features but points have {X.shape[1]}")
+        if metric == "cosine":
+            X = _normalize_rows(X)
+            Y = X if self.square else _normalize_rows(Y)
+        else:  # distances are translation-invariant; centring shrinks the norms whose difference is taken
+            center = X.mean(axis=0, dtype=np.float64).astype(np.float32)
+            X = np.ascontiguousarray(X - center, dtype=np.float32)
+            Y = X if self.square else np.ascontiguousarray(Y - center, dtype=np.float32)
+        self.X, self.Y, self.metric = X, Y, metric
+        self.shape = (Y.shape[0], X.shape[0])
+        self.sq_x = np.einsum("ij,ij->i", X, X, dtype=np.float32) if metric != "cosine" else None
+        self.sq_y = self.sq_x if self.square else (
+            np.einsum("ij,ij->i", Y, Y, dtype=np.float32) if metric != "cosine" else None)
+        self.scale = np.float32(1.0 / X.shape[1])
+        self.top = None if metric == "euclidean" else np.float32(0.0)  # euclidean: the largest distance
+
+    @property
+    def nbytes_dense(self) -> int:
+        return dense_bytes(*self.shape)
+
+    def _fill(self, rows: np.ndarray, out: np.ndarray, similarity: bool = True) -> np.float32:
+        """Write rows ``rows`` into ``out``: similarities, or (euclidean, ``similarity=False``) distances.
+
+        Returns the largest distance in the block (0 for cosine)."""
+        np.matmul(self.Y[rows], self.X.T, out=out)
+        if self.metric == "cosine":
+            return np.float32(0.0)
+        diag = rows if self.square else np.full(len(rows), -1, dtype=np.int64)
+        top = _block_to_distance(out, self.sq_y[rows], self.sq_x, diag)
+        if self.metric == "rbf":
+            _block_exp_neg_scaled(out, self.scale)
+        elif similarity:
+            _block_flip(out, self._top())
+        return top
+
+    def _top(self) -> np.float32:
+        if self.top is None:
+            self.row_sums()
+        return self.top
+
+    def rows(self, rows) -> np.ndarray:
+        """Similarity rows ``rows`` as a float32 array ``(len(rows), n_points)``."""
+        rows = np.ascontiguousarray(rows, dtype=np.int64).reshape(-1)
+        out = np.empty((len(rows), self.shape[1]), dtype=np.float32)
+        for start in range(0, len(rows), _BLOCK_ROWS):
+            self._fill(rows[start:start + _BLOCK_ROWS], out[start:start + _BLOCK_ROWS])
+        return out
+
+    def scan(self, fn, similarity: bool = True, out: np.ndarray | None = None) -> list:
+        """``fn(start, stop, block)`` on every block of consecutive rows, blocks on all cores; results in order.
+
+        ``block`` holds rows ``start..stop-1`` (in ``out[start:stop]`` when ``out`` is given, else in a
+        per-thread scratch buffer that the next block overwrites)."""
+        m, n = self.shape
+        # a scratch block small enough to stay in cache between the product, the transform and ``fn``
+        step = _BLOCK_ROWS if out is not None else max(8, min(_BLOCK_ROWS, _SCRATCH_BYTES // (4 * n)))
+        starts = list(range(0, m, step))
+        local = threading.local()
+
+        def block(start):
+            stop = min(start + step, m)
+            if out is not None:
+                buf = out[start:stop]
+            else:
+                buf = getattr(local, "buf", None)
+                if buf is None:
+                    buf = local.buf = np.empty((step, n), dtype=np.float32)
+                buf = buf[: stop - start]
+            top = self._fill(np.arange(start, stop), buf, similarity)
+            return top, fn(start, stop, buf)
+
+        if len(starts) == 1:  # one block: no thread pool, no BLAS limits (they cost more than they save)
+            results = [block(0)]
+        else:
+            with single_threaded_blas(), ThreadPoolExecutor(_workers()) as pool:
+                results = list(pool.map(block, starts))
+        if self.top is None and not similarity:
+            self.top = np.float32(max(top for top, _ in results))
+        return [r for _, r in results]
+
+    def row_sums(self, weights: np.ndarray | None = None) -> np.ndarray:
+        """Σ_i w_i · max(0, s_ci) for every candidate ``c`` (facility location's first gains), in one pass.
+
+        For ``euclidean`` this pass also finds the largest distance: ``Σ_i w_i (top − d_ci)``."""
+        w = np.ones(self.shape[1], dtype=np.float32) if weights is None else weights
+        if self.metric != "euclidean":
+            return np.concatenate(self.scan(lambda a, b, blk: _weighted_row_sums(blk, w, True)))
+        sums = np.concatenate(self.scan(lambda a, b, blk: _weighted_row_sums(blk, w, False), similarity=False))
+        return float(self.top) * float(np.sum(w, dtype=np.float64)) - sums
+
+    def materialize(self) -> np.ndarray:
+        """The whole dense float32 matrix."""
+        S = np.empty(self.shape, dtype=np.float32)
+        self.scan(lambda a, b, blk: None, similarity=self.metric != "euclidean", out=S)
+        if self.metric == "euclidean":
+            top = self.top
+            with ThreadPoolExecutor(_workers()) as pool:
+                list(pool.map(lambda s: _block_flip(S[s:s + _BLOCK_ROWS], top), range(0, self.shape[0], _BLOCK_ROWS)))
+        return S
+
+
 def dense_similarity(X: np.ndarray, Y: np.ndarray | None = None, metric: str = "euclidean") -> np.ndarray:
     """Dense float32 similarity of shape ``(len(Y), len(X))`` (``Y`` defaults to ``X``), built in blocks.
 
@@ -109,47 +252,7 @@ def dense_similarity(X: np.ndarray, Y: np.ndarray | None = None, metric: str = "
     array([[5., 0.],
            [0., 5.]], dtype=float32)
     """
-    check_metric(metric)
-    if metric == "precomputed":
-        raise LessdataError("metric='precomputed' takes the similarity itself, not features")
-    square = Y is None
-    Y = X if square else Y
-    if X.shape[1] != Y.shape[1]:
-        raise LessdataError(f"candidates have {Y.shape[1]} features but points have {X.shape[1]}")
-    if metric == "cosine":
-        X = _normalize_rows(X)
-        Y = X if square else _normalize_rows(Y)
-    else:  # distances are translation-invariant; centring shrinks the norms whose difference is taken
-        center = X.mean(axis=0, dtype=np.float64).astype(np.float32)
-        X = X - center
-        Y = X if square else Y - center
-    S = np.empty((Y.shape[0], X.shape[0]), dtype=np.float32)
-    sq_x = np.einsum("ij,ij->i", X, X, dtype=np.float32) if metric != "cosine" else None
-    sq_y = sq_x if square else (np.einsum("ij,ij->i", Y, Y, dtype=np.float32) if metric != "cosine" else None)
-    scale = np.float32(1.0 / X.shape[1])
-
-    def block(start):
-        stop = min(start + _BLOCK_ROWS, Y.shape[0])
-        out = S[start:stop]
-        np.matmul(Y[start:stop], X.T, out=out)
-        if metric == "cosine":
-            return np.float32(0.0)
-        top = _block_to_distance(out, sq_y[start:stop], sq_x, start if square else -1)
-        if metric == "rbf":
-            _block_exp_neg_scaled(out, scale)
-        return top
-
-    starts = range(0, Y.shape[0], _BLOCK_ROWS)
-    if len(starts) == 1:  # one block: no thread pool, no BLAS limits (they cost more than they save)
-        top = np.float32(block(0))
-        if metric == "euclidean":
-            _block_flip(S, top)
-        return S
-    with single_threaded_blas(), ThreadPoolExecutor(_workers()) as pool:
-        top = np.float32(max(pool.map(block, starts)))
-        if metric == "euclidean":
-            list(pool.map(lambda start: _block_flip(S[start:start + _BLOCK_ROWS], top), starts))
-    return S
+    return ImplicitSimilarity(X, Y, metric).materialize()
 
 
 # ------------------------------------------------------------------------------------------ sparse
@@ -244,16 +347,22 @@ def build_similarity(
     memory_cap: int = DEFAULT_MEMORY_CAP,
     n_neighbors: int = DEFAULT_NEIGHBORS,
     seed: int = 0,
+    on_demand_above: int | None = None,
 ):
     """Dense similarity when it fits under ``memory_cap`` bytes, else a sparse k-NN graph.
 
     ``metric="precomputed"`` takes ``precomputed`` (dense array or scipy sparse, candidates × points).
+    ``on_demand_above``: a dense similarity larger than this many bytes (and under the cap) is returned as an
+    :class:`ImplicitSimilarity`, computed on demand instead of stored (for objectives that accept one).
     """
     check_metric(metric)
     if metric == "precomputed":
         return check_precomputed(precomputed)
     m = X.shape[0] if Y is None else Y.shape[0]
-    if dense_bytes(m, X.shape[0]) <= memory_cap:
+    size = dense_bytes(m, X.shape[0])
+    if size <= memory_cap:
+        if on_demand_above is not None and size > on_demand_above:
+            return ImplicitSimilarity(X, Y, metric)
         return dense_similarity(X, Y, metric)
     return knn_similarity(X, Y, metric, n_neighbors=n_neighbors, seed=seed)
 

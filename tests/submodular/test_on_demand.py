@@ -1,0 +1,106 @@
+"""Facility location on an on-demand similarity (never stored whole) against the stored dense matrix."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lessdata.errors import LessdataError
+from lessdata.submodular import build_similarity, dense_similarity
+from lessdata.submodular.functions import FacilityLocation
+from lessdata.submodular.optimizers import maximize
+from lessdata.submodular.selection import facility_location_part
+from lessdata.submodular.similarity import ImplicitSimilarity
+
+
+def blobs(n, d=8, seed=0, k=6):
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(scale=8, size=(k, d))
+    return (centers[rng.integers(0, k, n)] + rng.normal(size=(n, d))).astype(np.float32)
+
+
+@given(n=st.integers(1, 700), m=st.one_of(st.none(), st.integers(1, 300)), d=st.integers(1, 12),
+       metric=st.sampled_from(["euclidean", "cosine", "rbf"]), seed=st.integers(0, 100))
+@settings(max_examples=40, deadline=None)
+def test_rows_and_row_sums_match_the_dense_matrix(n, m, d, metric, seed):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)).astype(np.float32)
+    Y = None if m is None else rng.normal(size=(m, d)).astype(np.float32)
+    S = dense_similarity(X, Y, metric)
+    sim = ImplicitSimilarity(X, Y, metric)
+    w = rng.uniform(0, 2, size=n).astype(np.float32)
+    sums = sim.row_sums(w)  # first, as facility location does (it finds max(d) for euclidean)
+    rows = rng.permutation(S.shape[0])[: min(S.shape[0], 300)]
+    atol = 1e-5 * max(1.0, float(np.abs(S).max()))
+    np.testing.assert_allclose(sim.rows(rows), S[rows], atol=atol)
+    expected = (np.maximum(S, 0).astype(np.float64) * w).sum(axis=1)
+    np.testing.assert_allclose(sums, expected, rtol=1e-5, atol=atol * n)
+    np.testing.assert_array_equal(sim.materialize(), S)
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine", "rbf"])
+@pytest.mark.parametrize("optimizer", ["lazy", "naive", "stochastic", "lazier_than_lazy"])
+def test_on_demand_picks_equal_stored_picks(metric, optimizer):
+    X = blobs(1200, seed=3)
+    w = np.random.default_rng(1).uniform(0.5, 2.0, size=len(X)).astype(np.float32)
+    stored = FacilityLocation(dense_similarity(X, metric=metric), weights=w)
+    on_demand = FacilityLocation(ImplicitSimilarity(X, metric=metric), weights=w)
+    assert on_demand.stored_entries() == 0
+    a = maximize(stored, 120, optimizer, seed=4)
+    b = maximize(on_demand, 120, optimizer, seed=4)
+    np.testing.assert_array_equal(a.indices, b.indices)
+    np.testing.assert_allclose(a.gains, b.gains, rtol=1e-4)
+    assert on_demand.value() == pytest.approx(stored.value(), rel=1e-6)
+    assert on_demand.evaluate(b.indices) == pytest.approx(stored.evaluate(a.indices), rel=1e-6)
+    np.testing.assert_array_equal(on_demand.cluster_sizes(b.indices), stored.cluster_sizes(a.indices))
+    # the matrix never existed: what is stored is the pruned live share, far below n²
+    assert 0 < on_demand.stored_entries() < 0.4 * len(X) ** 2
+
+
+def test_rectangular_on_demand_matches_stored():
+    X, Y = blobs(900, seed=5), blobs(300, seed=6)
+    a = FacilityLocation(dense_similarity(X, Y))
+    b = FacilityLocation(ImplicitSimilarity(X, Y))
+    np.testing.assert_array_equal(maximize(a, 40).indices, maximize(b, 40).indices)
+    assert b.value() == pytest.approx(a.value(), rel=1e-6)
+
+
+def test_mostly_live_similarity_falls_back_to_the_dense_matrix():
+    # points around a circle: after any first pick, each point is closer to half of the others than to it
+    angle = np.sort(np.random.default_rng(0).uniform(0, 2 * np.pi, 600))  # irregular: no tied gains
+    X = np.stack([np.cos(angle), np.sin(angle)], axis=1).astype(np.float32)
+    f = FacilityLocation(ImplicitSimilarity(X))
+    ref = FacilityLocation(dense_similarity(X))
+    f.add(int(np.argmax(f.gains(np.arange(600)))))
+    assert f.rows is not None and not f.sparse and f.stored_entries() == 600 * 600
+    f.reset(), ref.reset()
+    np.testing.assert_array_equal(maximize(f, 50).indices, maximize(ref, 50).indices)
+
+
+def test_without_pruning_the_first_pick_stores_the_dense_matrix():
+    X = blobs(500)
+    f = FacilityLocation(ImplicitSimilarity(X), prune=False)
+    f.add(0)
+    assert not f.sparse and f.stored_entries() == 500 * 500
+    np.testing.assert_array_equal(f.rows[1], dense_similarity(X))
+
+
+def test_part_selection_switches_to_on_demand_above_the_threshold():
+    X = blobs(800, seed=2)
+    assert isinstance(build_similarity(X, on_demand_above=0), ImplicitSimilarity)
+    assert isinstance(build_similarity(X, on_demand_above=800 * 800 * 4), np.ndarray)
+    stored = facility_location_part(X, 80, on_demand_above=None)
+    on_demand = facility_location_part(X, 80, on_demand_above=0)
+    np.testing.assert_array_equal(stored.indices, on_demand.indices)
+    np.testing.assert_array_equal(stored.weights, on_demand.weights)
+    assert on_demand.objective == pytest.approx(stored.objective, rel=1e-6)
+
+
+def test_on_demand_bad_inputs():
+    X = blobs(10)
+    with pytest.raises(LessdataError, match="precomputed"):
+        ImplicitSimilarity(X, metric="precomputed")
+    with pytest.raises(LessdataError, match="features"):
+        ImplicitSimilarity(X, blobs(5, d=3))
+    with pytest.raises(LessdataError, match="unknown metric"):
+        ImplicitSimilarity(X, metric="manhattan")
