@@ -142,7 +142,7 @@ def test_run_tta_restores_the_torch_thread_count(tmp_path):
     [
         ({"dataset": "mnist"}, "unknown dataset"),
         ({"dataset": "digits", "model": "cnn"}, "28x28"),
-        ({"dataset": "digits", "model": "mlp", "methods": ("full", "glister")}, "unknown method"),
+        ({"dataset": "digits", "model": "mlp", "methods": ("full", "nonsense")}, "unknown method"),
         ({"dataset": "digits", "model": "mlp", "fractions": (1.5,)}, r"fractions must be numbers in \(0, 1\)"),
         ({"dataset": "digits", "model": "mlp", "seeds": 0}, "seeds must be a positive integer"),
         ({"dataset": "digits", "model": "mlp", "epochs": 0}, "epochs must be a positive integer"),
@@ -186,7 +186,7 @@ def test_quick_settings(monkeypatch, tmp_path):
 
     monkeypatch.setattr(tta, "run_grid", fake_grid)
     out = run_tta("digits", "mlp", seeds=3, quick=True, out_dir=None)
-    assert seen["seeds"] == 1 and seen["epochs"] == tta.DEFAULT_SETTINGS[("digits", "mlp")]["quick_epochs"]
+    assert seen["seeds"] == [0] and seen["epochs"] == tta.DEFAULT_SETTINGS[("digits", "mlp")]["quick_epochs"]
     assert out["settings"]["quick"] and "--quick" in out["command"]
     assert out["summary"]["rows"] == []
 

@@ -22,8 +22,14 @@ COLORS = {
     "craig (every 1)": "tab:green",
     "craig (every 5)": "tab:red",
     "craig (once)": "tab:purple",
+    "crest": "tab:brown",
+    "el2n": "tab:pink",
+    "forgetting": "tab:olive",
+    "cartography": "tab:cyan",
 }
-_EXTRA_COLORS = ("tab:brown", "tab:pink", "tab:olive", "tab:cyan", "tab:gray")
+#: the other arms' colours by method, so that e.g. "adacore (every 5)" and "adacore (every 1)" match
+METHOD_COLORS = {"adacore": "gold", "gradmatch": "navy", "glister": "magenta", "craig": "tab:green"}
+_EXTRA_COLORS = ("tab:gray", "teal", "salmon", "lime", "indigo")
 
 
 def write_all(result: dict[str, Any], out_dir: Path, stem: str, title: str,
@@ -33,12 +39,19 @@ def write_all(result: dict[str, Any], out_dir: Path, stem: str, title: str,
     paths = {"json": out_dir / f"{stem}.json", "plot": out_dir / f"{stem}.png", "markdown": out_dir / f"{stem}.md"}
     files = {key: str(path) for key, path in paths.items()}
     result["files"] = files
+    noisy = any(r.get("noisy_fraction_mean") is not None for r in result["summary"]["rows"])
+    if noisy:
+        paths["noise_plot"] = out_dir / f"{stem}_noisy.png"
+        files["noise_plot"] = str(paths["noise_plot"])
     write_json(result, paths["json"])
     plot_accuracy_vs_time(result["runs"], paths["plot"], title=title,
                           target=result["summary"]["target_accuracy"],
                           target_drop=result["summary"]["target_drop"])
+    if noisy:
+        plot_noisy_fraction(result["summary"], paths["noise_plot"], title=title)
     write_markdown(result, paths["markdown"], title=title, plot_name=paths["plot"].name,
-                   json_name=paths["json"].name, notes=notes)
+                   json_name=paths["json"].name, notes=notes,
+                   noise_plot_name=paths["noise_plot"].name if noisy else None)
     return files
 
 
@@ -113,7 +126,10 @@ def plot_accuracy_vs_time(runs: Sequence[dict[str, Any]], path: Path, title: str
         for (label, frac), curve in sorted(curves.items(), key=lambda kv: kv[0][1] is not None):
             if frac is not None and frac != fraction:
                 continue
-            color = colors.setdefault(label, next(extra, "tab:gray"))
+            color = colors.get(label) or METHOD_COLORS.get(label.split(" ")[0])
+            if color is None or (label not in colors and color in colors.values()):
+                color = next(extra, "tab:gray")
+            colors[label] = color
             name = label if frac is None else f"{label} {frac:.0%}"
             if curve["collapsed"]:
                 name += f" ({curve['collapsed']} collapsed run(s) not drawn)"
@@ -135,10 +151,55 @@ def plot_accuracy_vs_time(runs: Sequence[dict[str, Any]], path: Path, title: str
             ax.set_ylabel("test accuracy")
             ax.set_xlabel("training + selection seconds" if row == 0 else "epoch")
             if row == 0:  # the epoch row below uses the same colours
-                ax.legend(fontsize=8, loc="lower right", framealpha=0.85)
+                ax.legend(fontsize=7 if len(curves) > 8 else 8, loc="lower right", framealpha=0.85)
         axes[0][col].set_title("full data" if fraction is None else f"coresets at {fraction:.0%}")
     if title:
         fig.suptitle(title)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110)
+
+
+def plot_noisy_fraction(summary: dict[str, Any], path: Path, title: str = "") -> None:
+    """Bar charts: per coreset arm and fraction, the share of selected examples whose label was flipped (left)
+    and their share of the training weight (right), mean over selections and seeds (error bars: std over
+    seeds of the picks' share), with the noise rate (what uniform random selection picks in expectation)
+    as a dashed line."""
+    require("matplotlib", "bench", "benchmark plots")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    rows = [r for r in summary["rows"] if r["method"] != "full" and r.get("noisy_fraction_mean") is not None]
+    if not rows:
+        return
+    fractions = sorted({r["fraction"] for r in rows})
+    labels = list(dict.fromkeys(r["label"] for r in rows))
+    fig = Figure(figsize=(2 * max(5.0, 0.9 * len(labels) * len(fractions) + 1.5), 4.8), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, 2, sharey=True)
+    width = 0.8 / len(fractions)
+    x = np.arange(len(labels))
+    rate = next((r["noise_rate"] for r in summary["rows"] if r.get("noise_rate") is not None), None)
+    for ax, key, what in ((axes[0], "noisy_fraction_mean", "of the selected examples"),
+                          (axes[1], "noisy_weight_fraction_mean", "of the training weight")):
+        for i, fraction in enumerate(fractions):
+            by_label = {r["label"]: r for r in rows if r["fraction"] == fraction}
+            values = [(by_label[lab].get(key) or 0.0) * 100 if lab in by_label else np.nan for lab in labels]
+            errors = None
+            if key == "noisy_fraction_mean":
+                errors = [(by_label[lab]["noisy_fraction_std"] or 0.0) * 100 if lab in by_label else 0.0
+                          for lab in labels]
+            ax.bar(x + (i - (len(fractions) - 1) / 2) * width, values, width, yerr=errors, capsize=3,
+                   color=f"C{i}", label=f"coresets at {fraction:.0%}")
+        if rate is not None:
+            ax.axhline(rate * 100, color="black", linestyle="--", linewidth=1,
+                       label=f"noise rate {rate:.0%} (random's expectation)")
+        ax.set_xticks(x, labels, rotation=20, ha="right")
+        ax.set_title(f"flipped labels: share {what}", fontsize=10)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].set_ylabel("%")
+    axes[0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=11)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110)
 
@@ -154,6 +215,14 @@ def _percent(value):
     return None if value is None else value * 100
 
 
+def _share(value) -> str:
+    return "–" if value is None else f"{value * 100:.1f}%"
+
+
+def _ratio(a, b):
+    return a / b if a is not None and b else None
+
+
 def _pct(fraction) -> str:
     return "100%" if fraction is None else f"{fraction:.0%}"
 
@@ -164,11 +233,12 @@ def results_table(summary: dict[str, Any]) -> str:
     full_tta = next((r["seconds_to_target_mean"] for r in summary["rows"] if r["method"] == "full"), None)
     full_cpu_tta = next((r.get("cpu_seconds_to_target_mean") for r in summary["rows"] if r["method"] == "full"),
                         None)
+    noisy = any(r.get("noisy_fraction_mean") is not None for r in summary["rows"])
     header = (
         "| method | data | selections | final test acc. (mean ± std) | total s (mean ± std) | selection s "
         f"| s to full − {drop:g} pt (runs reaching it) | vs full-data total | speedup vs full to target "
-        "| total CPU s | CPU s to target | CPU speedup to target |\n"
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        "| total CPU s | CPU s to target | CPU speedup to target |" + (" noisy share of picks |" if noisy else "")
+        + "\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if noisy else "") + "\n"
     )
     lines = []
     for r in summary["rows"]:
@@ -186,6 +256,7 @@ def results_table(summary: dict[str, Any]) -> str:
             f"| {_fmt(speedup, '.2f')}{'×' if speedup else ''} "
             f"| {_fmt(r.get('cpu_seconds_mean'))} | {_fmt(cpu_tta)} "
             f"| {_fmt(cpu_speedup, '.2f')}{'×' if cpu_speedup else ''} |"
+            + (f" {_share(r.get('noisy_fraction_mean'))} |" if noisy else "")
         )
     return header + "\n".join(lines) + "\n"
 
@@ -225,6 +296,41 @@ def iso_accuracy_table(summary: dict[str, Any]) -> str:
     return header + "\n".join(lines) + "\n"
 
 
+def noise_table(summary: dict[str, Any]) -> str:
+    """Per arm under label noise: the share of its picks (and of its training weight) with a flipped label."""
+    rows = [r for r in summary["rows"] if r.get("noisy_fraction_mean") is not None]
+    if not rows:
+        return ""
+    header = ("| method | data | selections per run | noisy share of picks (mean ± std over seeds) "
+              "| noisy share of the training weight | noise rate | final test acc. (clean test set) |\n"
+              "|---|---:|---:|---:|---:|---:|---:|\n")
+    lines = [
+        f"| {r['label']} | {_pct(r['fraction'])} | {r['selections'] if r['method'] != 'full' else '–'} "
+        f"| {r['noisy_fraction_mean'] * 100:.1f}% ± {(r['noisy_fraction_std'] or 0.0) * 100:.1f} "
+        f"| {_fmt(_percent(r.get('noisy_weight_fraction_mean')), '.1f')}% "
+        f"| {_fmt(_percent(r.get('noise_rate')), '.0f')}% "
+        f"| {r['final_accuracy_mean'] * 100:.2f} ± {r['final_accuracy_std'] * 100:.2f} |"
+        for r in rows
+    ]
+    return header + "\n".join(lines) + "\n"
+
+
+def crest_table(summary: dict[str, Any]) -> str:
+    """Per CREST arm: resets (selections), validity checks, and what they cost next to training."""
+    rows = [r for r in summary["rows"] if r["method"] == "crest"]
+    if not rows:
+        return ""
+    header = ("| CREST arm | data | resets per run | checks per run | reset + check s | training s "
+              "| overhead / training |\n|---|---:|---:|---:|---:|---:|---:|\n")
+    lines = [
+        f"| {r['label']} | {_pct(r['fraction'])} | {r['selections']} | {_fmt(r.get('checks_mean'), '.0f')} "
+        f"| {r['selection_seconds_mean']:.1f} | {r['train_seconds_mean']:.1f} "
+        f"| {_fmt(_ratio(r['selection_seconds_mean'], r['train_seconds_mean']), '.1f')}× |"
+        for r in rows
+    ]
+    return header + "\n".join(lines) + "\n"
+
+
 def checks_text(summary: dict[str, Any]) -> str:
     """The targets of the issue, stated against what was measured."""
     checks, out = summary["checks"], []
@@ -258,6 +364,23 @@ def checks_text(summary: dict[str, Any]) -> str:
             )
         out.append(f"- **CRAIG per-epoch selection under 10% of an epoch's training time: {verdict}.** "
                    + "; ".join(parts) + ".")
+    crest = checks.get("crest_speedup")
+    if crest:
+        verdict = "met" if crest["met"] else "not met"
+        parts = []
+        for e in crest["entries"]:
+            if e["seconds_to_target"] is None:
+                parts.append(f"at {e['fraction']:.0%}: never reached it (0/{e['seeds']} seeds)")
+                continue
+            parts.append(
+                f"at {e['fraction']:.0%}: {e['seconds_to_target']:.1f} s ({e['reached']}/{e['seeds']} seeds reached "
+                f"it) = {_fmt(e['speedup_vs_full_total'], '.2f')}× faster than full-data training "
+                f"({crest['full_total_seconds']:.1f} s) and {_fmt(e['speedup_vs_full_to_target'], '.2f')}× "
+                f"faster than the full-data runs reached the same target ({_fmt(crest['full_seconds_to_target'])} s)"
+            )
+        out.append(f"- **CREST reaches full-data accuracy − {drop:g} point at least 2× faster than full-data "
+                   f"training, selection included: {verdict}.** " + "; ".join(parts) + ". (Met means every seed "
+                   "reached the target, in at most half the full-data training time.)")
     collapsed = [r for r in summary["rows"] if r.get("collapsed")]
     if collapsed:
         out.append("- **Collapsed runs** (final accuracy below half the full-data accuracy): " + "; ".join(
@@ -295,27 +418,93 @@ def _load_notes(result: dict[str, Any]) -> list[str]:
     ]
 
 
+def method_notes(settings: dict[str, Any]) -> list[str]:
+    """One line per method of the benchmark: the signal, the ordering or schedule, and the settings chosen."""
+    methods = settings.get("methods", [])
+    m = settings.get("method_settings") or {}
+    every = ", ".join("once" if k is None else f"every {k} epoch(s)" for k in settings.get("every", [5]))
+    lines = {
+        "random": "**random:** class-balanced uniform subset, selected once, weight n_c/k_c.",
+        "rs2": "**rs2:** a fresh uniform subset every epoch, without replacement across rounds (Okanovic et al., "
+               "2023).",
+        "craig": "**craig** (Mirzasoleiman et al., ICML 2020): per-class facility location on the current model's "
+                 "last-layer logit gradients (softmax − one-hot), weights = cluster sizes; reselected every k "
+                 "epochs as labelled.",
+        "crest": "**crest** (Yang, Xie, Mirzasoleiman, ICML 2023): `CrestTrainer` with its defaults"
+                 f"{' and ' + str(m['crest_params']) if m.get('crest_params') else ''} (P = 5 random "
+                 "class-balanced subsets of max(1% of N, 3 batches), "
+                 "a mini-batch coreset from each, quadratic loss model from AdaHessian moments, a validity check "
+                 "every `check_interval` steps, τ = 0.1, adaptive interval); an epoch is ceil(fraction · N / batch) "
+                 "steps; resets and checks are on the clock; 'selections' counts its resets.",
+        "adacore": f"**adacore** (Pooladzandi et al., ICML 2022), {every}: last-layer weight+bias gradients divided "
+                   "by a running Hutchinson estimate of the last layer's Hessian diagonal (+ 1% of its mean as "
+                   "damping), per-class facility location, weights = cluster sizes (`adacore_selector` defaults).",
+        "gradmatch": f"**gradmatch** (Killamsetty et al., ICML 2021), {every}: per-class non-negative OMP "
+                     "(λ = 0.5) matching each class's training-gradient sum, weights = OMP coefficients; on "
+                     + ("full last-layer gradients." if m.get("gradmatch_full") else
+                        "logit gradients (CORDS matches full last-layer gradients; OMP over LeNet's 850-dim ones "
+                        "costs several times more per selection here)."),
+        "glister": f"**glister** (Killamsetty et al., AAAI 2021), {every}: stochastic greedy on the one-step "
+                   "validation gain with the exact last-layer update (η = the training lr), logit gradients, over "
+                   "all classes at once (the paper's code defaults). Validation set: a stratified "
+                   f"{m.get('glister_validation_fraction', 0.1):.0%} of the *training* set (seeded per seed, "
+                   "never the test set), held out of GLISTER's selection pool; its subsets still hold `fraction` "
+                   "of all training examples. Under label noise the held-out labels are noisy too (no clean "
+                   "validation set is assumed).",
+        "el2n": f"**el2n** (Paul et al., NeurIPS 2021): EL2N averaged over {m.get('el2n_runs', 2)} runs of "
+                f"{m.get('el2n_epochs', '?')} epoch(s) on the full data (the paper: 10 runs, epoch 20 of 200); keep "
+                "the highest scores (hardest), per class, once.",
+        "forgetting": "**forgetting** (Toneva et al., ICLR 2019): forgetting events from a `DynamicsRecorder` over "
+                      f"one {m.get('dynamics_epochs', '?')}-epoch full-data run (correctness of each example "
+                      "when it is trained on); keep the most forgotten "
+                      f"({m.get('forgetting_keep', 'hard')}; never-learned count as most forgotten), per class.",
+        "cartography": "**cartography** (Swayamdipta et al., EMNLP 2020): variability of the true-class "
+                       "probability over the same recorded run; keep the "
+                       f"**{m.get('cartography_region', 'ambiguous')}** region first (highest variability: the "
+                       "paper's recommended subset, best out-of-distribution at equal in-distribution accuracy).",
+    }
+    out = [lines[method] for method in methods if method in lines]
+    if any(method in ("el2n", "forgetting", "cartography") for method in methods):
+        out.append("The score runs (fresh models, the benchmark's optimizer at its initial lr, no decay) are made "
+                   "once per seed and shared by the arms that read them (both fractions; forgetting and "
+                   "cartography read one recorded run); each of those arms is charged their full wall-clock "
+                   "cost as selection time.")
+    return out
+
+
 def write_markdown(result: dict[str, Any], path: Path, title: str, plot_name: str, json_name: str,
-                   notes: Sequence[str] = ()) -> None:
+                   notes: Sequence[str] = (), noise_plot_name: str | None = None) -> None:
     s, m, summary = result["settings"], result["machine"], result["summary"]
     drop = summary["target_drop"] * 100
     lr_text = f"lr {s['lr']:g}" + (f" {s['lr_schedule']} (stepped per epoch)" if s.get("lr_schedule") else "")
     optimizer = s.get("optimizer", "sgd").upper() + (
         f" momentum {s['momentum']:g}" if s.get("optimizer", "sgd") == "sgd" else "")
-    lines = [
-        f"# {title}",
-        "",
-        f"- **Command:** `{result['command']}`",
+    gpu = f"; GPU {m['gpu']} (CUDA {m.get('cuda')}), training and signals on {m.get('device')}" if m.get("gpu") else ""
+    subset = "".join(f" ({what} set: a stratified {s[key]:,}-example subset)" for key, what in
+                     (("train_size", "training"), ("test_size", "test")) if s.get(key))
+    lines = [f"# {title}", ""]
+    if s.get("parts"):
+        lines.append(f"- **Command:** {len(s['parts'])} processes side by side (split by seed and arm), then merged: "
+                     + "; ".join(f"`{p['command']}`" for p in s["parts"]) + f"; merged with `{result['command']}`")
+    else:
+        lines.append(f"- **Command:** `{result['command']}`")
+    lines += [
         f"- **Date:** {m['date']}",
         f"- **Machine:** {m['cores']} cores, {m['cpu_model']}; Python {m['python']}, torch {m['torch']} "
-        f"({s['threads']} intra-op thread(s)), numpy {m['numpy']}, numba {m['numba_threads']} threads; "
+        f"({s['threads']} intra-op thread(s)), numpy {m['numpy']}, numba {m['numba_threads']} threads{gpu}; "
         f"load average at start {m.get('loadavg')}, at end {m.get('loadavg_end')}",
-        f"- **Data:** {s['dataset']}, {s['n_train']:,} training / {s['n_test']:,} test examples; model "
+        f"- **Data:** {s['dataset']}, {s['n_train']:,} training / {s['n_test']:,} test examples{subset}; model "
         f"{s.get('model_description', s['model'])}",
         f"- **Training (every run):** {s['epochs']} epochs, {optimizer}, {lr_text}, batch size "
         f"{s['batch_size']}, weight decay {s['weight_decay']:g}; weighted loss (coreset weights rescaled to "
-        f"mean 1); {s['seeds']} seed(s) (seed = model init, shuffling and random subsets)",
+        f"mean 1); {s['seeds']} seed(s) {s.get('seed_list', '')} (seed = model init, shuffling and random subsets)",
     ]
+    if s.get("noise_rate"):
+        lines.append(f"- **Label noise:** {s['noise_rate']:.0%} of the training labels flipped, each to a different "
+                     "class drawn uniformly (exactly round(rate · N) examples; a fresh draw per seed, "
+                     "`lessdata.bench.noise.flip_labels(labels, rate, seed)`); every arm trains on the same noisy "
+                     "labels, accuracy is on the clean test set. For each selection the share of picked examples "
+                     "with a flipped label is recorded; random selection picks the noise rate in expectation.")
     if "craig_signal" in s:
         lines.append(f"- **CRAIG:** {s['craig_signal']}; parameters {s.get('craig_params') or 'defaults'}")
     lines += [
@@ -341,6 +530,17 @@ def write_markdown(result: dict[str, Any], path: Path, title: str, plot_name: st
     if craig:
         lines += ["CRAIG selections (seconds include computing the signal; the rest is facility location "
                   "and weights):", "", craig]
+    crest = crest_table(summary)
+    if crest:
+        lines += ["CREST's resets and validity checks (all on the clock):", "", crest]
+    noise = noise_table(summary)
+    if noise:
+        lines += ["## Label noise: flipped examples in the selections", "",
+                  "Mean over every selection of a run, then over seeds (full data: the share it trains on).", "",
+                  noise]
+    described = method_notes(s)
+    if described:
+        lines += ["## Methods", "", *[f"- {line}" for line in described], ""]
     lines += [
         "## Targets",
         "",
@@ -354,6 +554,7 @@ def write_markdown(result: dict[str, Any], path: Path, title: str, plot_name: st
         "",
         f"![test accuracy vs seconds]({plot_name})",
         "",
+        *([f"![noisy share of the selections]({noise_plot_name})", ""] if noise_plot_name else []),
         f"Raw per-epoch histories of every run: [{json_name}]({json_name}).",
         "",
     ]

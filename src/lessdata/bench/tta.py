@@ -1,14 +1,21 @@
 """Time-to-accuracy harness: train the same model on the full data and on coresets, and time it.
 
-Every *arm* (a method at a fraction, with a reselection period) is trained with :func:`lessdata.training.fit`
-for the same number of epochs and the same learning-rate schedule, once per seed. The clock is fit's
-``cumulative_seconds``: training plus selection (signals included), evaluation left out. From the per-epoch
-histories the harness computes, per arm, the final test accuracy (mean ± std over seeds), the total and
-selection seconds, and the seconds until the test accuracy first reaches *full-data accuracy − a drop*
-(the mean final accuracy of the full-data runs, minus 1 point by default).
+Every *arm* (a method at a fraction, with a reselection period; see :mod:`lessdata.bench.arms`) is trained
+for the same number of epochs and the same learning-rate schedule, once per seed: with
+:func:`lessdata.training.fit`, or for CREST with :meth:`CrestTrainer.fit <lessdata.training.CrestTrainer.fit>`.
+The clock is fit's ``cumulative_seconds``: training plus selection (signals, CREST's checks and the short
+training runs of the score-based methods included), evaluation left out. From the per-epoch histories the
+harness computes, per arm, the final test accuracy (mean ± std over seeds), the total and selection seconds,
+and the seconds until the test accuracy first reaches *full-data accuracy − a drop* (the mean final accuracy
+of the full-data runs, minus 1 point by default).
 
 Runs are interleaved (seed outer, arm inner), so that load from other processes on a shared machine falls on
 every arm alike, and a process CPU-time clock (``cpu_seconds``) is recorded next to the wall clock.
+
+With ``noise_rate`` a share of the training labels is flipped (:func:`lessdata.bench.noise.flip_labels`, per
+seed) before any arm sees them; the test set stays clean, and every selection's share of flipped examples
+is recorded. Seeds can run as separate processes (``seed_list``) whose JSON files :func:`merge_results`
+joins into the report one process would have written.
 
 Example::
 
@@ -19,13 +26,14 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
+import json
 import math
 import os
 import platform
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +41,29 @@ import numpy as np
 
 from .._validation import check_choice
 from ..errors import LessdataError
+from .arms import (
+    METHODS,
+    RESELECTING,
+    Arm,
+    ArmOptions,
+    SeedContext,
+    Selections,
+    check_options,
+    fit_crest,
+    make_arms,
+    make_schedule,
+    pin_threads,
+    relabel,
+    stratified_split,
+    take,
+)
+from .noise import NoiseTracker, check_noise_rate, flip_labels
+
+__all__ = ["Arm", "ArmOptions", "make_arms", "merge_results", "run_grid", "run_tta", "seconds_to_target",
+           "stratified_split", "summarize"]
 
 DATASETS = ("fashion-mnist", "digits")
 MODELS = ("cnn", "mlp")
-METHODS = ("full", "random", "rs2", "craig")
 
 #: Training settings per (dataset, model): the same for every arm of a benchmark.
 DEFAULT_SETTINGS: dict[tuple[str, str], dict[str, Any]] = {
@@ -49,48 +76,13 @@ MODEL_DESCRIPTIONS = {
     "mlp": "MLP with hidden layers 256-128 (lessdata.models.MLP)",
 }
 COMMON_SETTINGS = {"optimizer": "sgd", "momentum": 0.9, "weight_decay": 5e-4, "lr_schedule": "cosine"}
+#: training settings two processes must share to be merged into one report (their arms and seeds may differ)
+MERGE_KEYS = ("experiment", "dataset", "model", "n_train", "n_test", "epochs", "quick", "target_drop",
+              "noise_rate", "device", "train_size", "test_size", "batch_size", "lr", "optimizer", "momentum",
+              "weight_decay", "lr_schedule", "method_settings")
 
 
-# ------------------------------------------------------------------------------------------------ arms
-@dataclass(frozen=True)
-class Arm:
-    """One configuration to train: ``method`` at ``fraction`` of the data.
-
-    ``every`` is CRAIG's reselection period in epochs (``None``: select once, before training);
-    ``signal`` is what CRAIG compares: ``"gradients"`` (last-layer gradients of the current model) or
-    ``"features"`` (the fixed inputs given to the harness, for convex models).
-    """
-
-    method: str
-    fraction: float | None = None
-    every: int | None = None
-    signal: str = "gradients"
-
-    @property
-    def label(self) -> str:
-        if self.method == "craig":
-            return "craig (once)" if self.every is None else f"craig (every {self.every})"
-        return self.method
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "label": self.label}
-
-
-def make_arms(methods: Sequence[str], fractions: Sequence[float], craig_every: Sequence[int] = (1, 5),
-              craig_signal: str = "gradients") -> list[Arm]:
-    """The arms of a benchmark: ``full`` once, every other method at every fraction (CRAIG once per period)."""
-    arms: list[Arm] = []
-    for method in methods:
-        if method == "full":
-            arms.append(Arm("full"))
-            continue
-        for fraction in fractions:
-            if method == "craig":
-                periods = craig_every if craig_signal == "gradients" else (None,)
-                arms += [Arm("craig", fraction, every, craig_signal) for every in periods]
-            else:
-                arms.append(Arm(method, fraction))
-    return arms
+# ------------------------------------------------------------------------------------------- time to target
 
 
 # ------------------------------------------------------------------------------------------- time to target
@@ -165,6 +157,10 @@ def summarize(runs: Sequence[dict[str, Any]], target_drop: float = 0.01,
         # iso-accuracy: how long the full-data runs took to reach this arm's mean final accuracy
         full_to_same = [seconds_to_target(r["history"], _mean_std(finals)[0]) for r in full]
         full_to_same = [t for t in full_to_same if t is not None]
+        noisy = [float(np.mean(r["noisy_fractions"])) for r in members if r.get("noisy_fractions")]
+        noisy_weight = [float(np.mean(r["noisy_weight_fractions"])) for r in members
+                        if r.get("noisy_weight_fractions")]
+        checks = [h[-1]["checks"] for h in histories if h[-1].get("checks") is not None]
         reached = sum(t is not None for t in tta)
         tta_mean = _mean_std(tta)[0] if reached else None
         cpu_reached = [t for t in tta_cpu if t is not None]
@@ -202,6 +198,11 @@ def summarize(runs: Sequence[dict[str, Any]], target_drop: float = 0.01,
             "time_to_target_vs_full_total": (
                 tta_mean / full_total if tta_mean is not None and full_total else None
             ),
+            "noise_rate": members[0].get("noise_rate"),
+            "noisy_fraction_mean": _mean_std(noisy)[0] if noisy else None,
+            "noisy_fraction_std": _mean_std(noisy)[1] if noisy else None,
+            "noisy_weight_fraction_mean": _mean_std(noisy_weight)[0] if noisy_weight else None,
+            "checks_mean": _mean_std(checks)[0] if checks else None,
         }
         rows.append(row)
     rows.sort(key=lambda r: (r["fraction"] is not None, r["fraction"] or 0.0, _METHOD_ORDER.get(r["method"], 9),
@@ -217,7 +218,11 @@ def summarize(runs: Sequence[dict[str, Any]], target_drop: float = 0.01,
     }
 
 
-_METHOD_ORDER = {"full": 0, "random": 1, "rs2": 2, "craig": 3}
+def _full_seconds_to_target(rows) -> float | None:
+    return next((r["seconds_to_target_mean"] for r in rows if r["method"] == "full"), None)
+
+
+_METHOD_ORDER = {method: position for position, method in enumerate(METHODS)}
 
 
 def _checks(rows, full_total, full_epoch_train, half_time_fraction=0.3) -> dict[str, Any]:
@@ -274,52 +279,45 @@ def _checks(rows, full_total, full_epoch_train, half_time_fraction=0.3) -> dict[
                                "what": "time to target", "craig_value": ct, "other_value": ot,
                                "craig_reached": craig["reached"], "other_reached": other["reached"]})
     checks["craig_not_better"] = losses
+    # 4. CREST to full-data accuracy - 1 point at least 2x faster than full-data training, selection included
+    crest = [r for r in rows if r["method"] == "crest"]
+    if crest and full_total:
+        full_tta = _full_seconds_to_target(rows)
+        entries = [{
+            "fraction": r["fraction"],
+            "seconds_to_target": r["seconds_to_target_mean"],
+            "reached": r["reached"],
+            "seeds": r["seeds"],
+            "speedup_vs_full_total": (full_total / r["seconds_to_target_mean"]
+                                      if r["seconds_to_target_mean"] else None),
+            "speedup_vs_full_to_target": (full_tta / r["seconds_to_target_mean"]
+                                          if full_tta and r["seconds_to_target_mean"] else None),
+            "met": (r["reached"] == r["seeds"] and r["seconds_to_target_mean"] is not None
+                    and full_total / r["seconds_to_target_mean"] >= 2.0),
+        } for r in crest]
+        checks["crest_speedup"] = {"entries": entries, "full_total_seconds": full_total,
+                                   "full_seconds_to_target": full_tta, "met": any(e["met"] for e in entries)}
     return checks
 
 
 # ------------------------------------------------------------------------------------------- running arms
-def _pin_threads(threads: int | None) -> None:
-    # numba's OpenMP threading layer shares libgomp with torch and sets its thread count to all cores at
-    # every parallel launch, silently undoing torch.set_num_threads(); pin it again before torch work.
-    if threads is not None:
-        import torch
-
-        if torch.get_num_threads() != threads:
-            torch.set_num_threads(threads)
-
-
-class _Selections:
-    """Wraps a selector to record each Coreset's own ``seconds`` (the greedy part, signals excluded)."""
-
-    def __init__(self, selector: Callable, threads: int | None = None):
-        self.selector, self.threads = selector, threads
-        self.seconds: list[float] = []
-        self.weight_max: list[float] = []  # largest weight / mean weight: how skewed the cluster sizes are
-
-    def __call__(self, model):
-        _pin_threads(self.threads)  # the gradients' forward pass runs after the previous numba selection
-        coreset = self.selector(model)
-        self.seconds.append(float(coreset.seconds))
-        self.weight_max.append(float(coreset.normalized_weights().max()))
-        return coreset
-
-
 class _Clock:
     """fit callback: a process CPU-time clock (training + selection, evaluation excluded) per epoch, and
     the greedy part of each epoch's selection (``coreset_seconds``)."""
 
-    def __init__(self, selections: _Selections | None, threads: int | None = None):
+    def __init__(self, selections: Selections | None, threads: int | None = None):
         self.selections, self.threads = selections, threads
         self.cpu = 0.0
+        self.steps: int | None = None  # steps per epoch when not one pass over the loader (CREST)
 
     def on_fit_start(self, model, loader):
         self.loader, self.cpu, self.mark, self.seen = loader, 0.0, time.process_time(), 0
 
     def on_epoch_start(self, epoch, model, loader):
-        _pin_threads(self.threads)
+        pin_threads(self.threads)
         now = time.process_time()
         self.cpu += now - self.mark  # selection (and loader setup) since the last evaluation ended
-        self.mark, self.batches = now, len(loader)
+        self.mark, self.batches = now, self.steps or len(loader)
         self.train_end = None
 
     def on_batch_end(self, epoch, model, batch):
@@ -355,35 +353,6 @@ class _RunProgress:
             self.outer.set_postfix(**kwargs)
 
 
-def make_schedule(arm: Arm, *, train, labels: np.ndarray, seed: int, features: np.ndarray | None = None,
-                  craig_params: dict[str, Any] | None = None, threads: int | None = None):
-    """The :class:`~lessdata.training.Schedule` of one arm, and the selection recorder (CRAIG only)."""
-    import lessdata
-    from lessdata.training import EveryKEpochs, RS2Rounds, SelectOnce, gradient_selector
-
-    n = len(labels)
-    if arm.method == "full":
-        return None, None
-    if arm.method == "random":
-        return SelectOnce(lambda model: lessdata.select(None, fraction=arm.fraction, method="random",
-                                                        labels=labels, seed=seed, n=n)), None
-    if arm.method == "rs2":
-        return RS2Rounds(n=n, fraction=arm.fraction, seed=seed), None
-    params = dict(craig_params or {})
-    if arm.signal == "features":
-        if features is None:
-            raise LessdataError("CRAIG on features needs the features array")
-        selections = _Selections(lambda model: lessdata.select(features, fraction=arm.fraction, method="craig",
-                                                               labels=labels, seed=seed, **params),
-                                 threads)
-    else:
-        selections = _Selections(gradient_selector(train, labels, fraction=arm.fraction, method="craig",
-                                                   seed=seed, **params), threads)
-    if arm.every is None:
-        return SelectOnce(selections), selections
-    return EveryKEpochs(selections, k=arm.every), selections
-
-
 def warm_up(labels: np.ndarray) -> None:
     """Compile / load the numba kernels once, so that the first timed selection does not pay for it."""
     import lessdata
@@ -394,6 +363,24 @@ def warm_up(labels: np.ndarray) -> None:
                     labels=small, seed=0)
 
 
+def warm_up_device(model_factory: Callable[[], Any], train, device, batch_size: int) -> None:
+    """A few training steps on ``device`` (CUDA context, kernels, allocator), so no timed run pays for it."""
+    import torch
+
+    from lessdata.data.torch_data import iter_batches
+
+    model = model_factory().to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    x, y = next(iter(iter_batches(train, batch_size=batch_size)))
+    for _ in range(3):
+        loss = torch.nn.functional.cross_entropy(model(x.to(device)), y.to(device))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
 def run_grid(
     arms: Sequence[Arm],
     *,
@@ -401,7 +388,7 @@ def run_grid(
     test,
     labels: np.ndarray,
     model_factory: Callable[[], Any],
-    seeds: int,
+    seeds: int | Sequence[int],
     epochs: int,
     fit_kwargs: dict[str, Any],
     features: np.ndarray | None = None,
@@ -409,40 +396,76 @@ def run_grid(
     threads: int = 1,
     progress=None,
     log: Callable[[str], None] | None = None,
+    noise_rate: float = 0.0,
+    options: ArmOptions | None = None,
 ) -> list[dict[str, Any]]:
-    """Train every arm once per seed (seed outer, arm inner) and return one dict per run."""
+    """Train every arm once per seed (seed outer, arm inner) and return one dict per run.
+
+    ``seeds`` is a count (seeds ``0..seeds-1``) or the list of seeds to run. With ``noise_rate > 0`` each
+    seed flips that share of the training labels (:func:`~lessdata.bench.noise.flip_labels` with the seed)
+    and every arm of that seed trains on the same noisy labels; runs then carry ``noise_rate``,
+    ``noisy_fractions`` and ``noisy_weight_fractions`` (one entry per selection).
+    """
     import torch
 
     from lessdata.training import fit
 
+    seed_values = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
+    if options is None:
+        options = ArmOptions(craig_params=dict(craig_params or {}))
+    elif craig_params:
+        options = dataclasses.replace(options, craig_params=dict(craig_params))
+    device = fit_kwargs.get("device")
     old_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     if progress is not None and hasattr(progress, "total"):
-        progress.total = len(arms) * seeds * epochs
+        progress.total = len(arms) * len(seed_values) * epochs
     runs = []
     try:
         warm_up(labels)
-        for seed in range(seeds):
+        if device is not None and torch.device(device).type != "cpu":
+            warm_up_device(model_factory, train, device, fit_kwargs.get("batch_size", 128))
+        for seed in seed_values:
+            seed_train, seed_labels, flipped = train, np.asarray(labels), None
+            if noise_rate:
+                seed_labels, flipped = flip_labels(labels, noise_rate, seed=seed)
+                seed_train = relabel(train, seed_labels)
+            ctx = SeedContext(seed_train, seed_labels, seed, model_factory, fit_kwargs, epochs, threads, features,
+                              options)
             for arm in arms:
-                schedule, selections = make_schedule(arm, train=train, labels=labels, seed=seed,
-                                                     features=features, craig_params=craig_params,
-                                                     threads=threads)
-                _pin_threads(threads)
+                selections = charge = schedule = None
+                if arm.method != "crest":
+                    schedule, selections, charge = make_schedule(arm, ctx)
+                clock = _Clock(selections, threads)
+                tracker = None if flipped is None else NoiseTracker(flipped)
+                callbacks = [c for c in (clock, charge, tracker) if c is not None]
+                pin_threads(threads)
                 torch.manual_seed(seed)
                 model = model_factory()
                 load_before = _loadavg()
-                result = fit(model, train, test, schedule=schedule, epochs=epochs, seed=seed,
-                             callbacks=[_Clock(selections, threads)],
-                             progress=None if progress is None else _RunProgress(progress, f"{arm.label} "
-                                                                                 f"{_pct(arm.fraction)} seed {seed}"),
-                             **fit_kwargs)
+                run_progress = None if progress is None else _RunProgress(
+                    progress, f"{arm.label} {_pct(arm.fraction)} seed {seed}")
+                if arm.method == "crest":
+                    result, _ = fit_crest(arm, ctx, model, test, callbacks=callbacks, progress=run_progress)
+                else:
+                    result = fit(model, seed_train, test, schedule=schedule, epochs=epochs, seed=seed,
+                                 callbacks=callbacks, progress=run_progress, **fit_kwargs)
                 run = {"arm": arm.to_dict(), "seed": seed, "history": result.history,
                        "loadavg_before": load_before, "loadavg_after": _loadavg()}
+                if flipped is not None:
+                    run["noise_rate"] = float(noise_rate)
+                    if arm.method == "full":  # it trains on every example, the flipped ones included
+                        tracker.fractions = tracker.weight_fractions = [float(flipped.mean())]
+                    run["noisy_fractions"] = tracker.fractions
+                    run["noisy_weight_fractions"] = tracker.weight_fractions
                 runs.append(run)
                 if log is not None:
                     last = result.history[-1]
-                    log(f"{arm.label:16s} {_pct(arm.fraction):>5s} seed {seed}: acc {last['test_accuracy']:.4f}  "
-                        f"{last['cumulative_seconds']:7.1f} s (selection {result.selection_seconds:6.1f} s)")
+                    noisy = (f"  noisy picks {np.mean(tracker.fractions):.1%}"
+                             if tracker is not None and tracker.fractions else "")
+                    log(f"{arm.label:20s} {_pct(arm.fraction):>5s} seed {seed}: acc {last['test_accuracy']:.4f}  "
+                        f"{last['cumulative_seconds']:7.1f} s (selection {result.selection_seconds:6.1f} s, "
+                        f"{last['selections']} selections){noisy}")
     finally:
         torch.set_num_threads(old_threads)
     return runs
@@ -460,8 +483,8 @@ def _loadavg() -> list[float] | None:
 
 
 # ------------------------------------------------------------------------------------------------ machine
-def machine_info(threads: int | None = None) -> dict[str, Any]:
-    """What a result file says about the machine: cores, CPU model, versions, threads, load, date."""
+def machine_info(threads: int | None = None, device=None) -> dict[str, Any]:
+    """What a result file says about the machine: cores, CPU model, GPU, versions, threads, load, date."""
     import numpy
     import torch
 
@@ -494,7 +517,18 @@ def machine_info(threads: int | None = None) -> dict[str, Any]:
         "platform": platform.platform(),
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "loadavg": _loadavg(),
+        "device": str(device or "cpu"),
+        "gpu": _gpu_name(device),
+        "cuda": torch.version.cuda if _gpu_name(device) else None,
     }
+
+
+def _gpu_name(device) -> str | None:
+    import torch
+
+    if device is None or torch.device(device).type != "cuda" or not torch.cuda.is_available():
+        return None
+    return torch.cuda.get_device_name(torch.device(device))
 
 
 # ------------------------------------------------------------------------------------------------ datasets
@@ -521,16 +555,14 @@ def load_benchmark_data(dataset: str, model: str):
     return ArrayDataset(X[train_idx], y[train_idx]), ArrayDataset(X[test_idx], y[test_idx]), y[train_idx], 64
 
 
-def stratified_split(y: np.ndarray, test_fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Per-class random split into (train, test) indices, both sorted."""
-    rng = np.random.default_rng(seed)
-    train, test = [], []
-    for c in np.unique(y):
-        idx = rng.permutation(np.flatnonzero(y == c))
-        cut = int(round(test_fraction * len(idx)))
-        test.append(idx[:cut])
-        train.append(idx[cut:])
-    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+def _subsample(dataset, labels: np.ndarray, size: int | None, what: str):
+    """A stratified ``size``-example subset (fixed seed 0, the same for every seed and process)."""
+    if size is None or size >= len(labels):
+        return dataset, labels
+    if size < 10 * len(np.unique(labels)):
+        raise LessdataError(f"{what}_size {size} is too small: give at least 10 examples per class")
+    _, keep = stratified_split(labels, size / len(labels), seed=0)
+    return take(dataset, keep), labels[keep]
 
 
 def model_factory(model: str, in_features: int) -> Callable[[], Any]:
@@ -541,7 +573,57 @@ def model_factory(model: str, in_features: int) -> Callable[[], Any]:
 
 
 # ---------------------------------------------------------------------------------------------- run_tta
-def _check_inputs(dataset, model, methods, fractions, seeds, epochs, craig_every, threads):
+def _positive_int(value, name: str, allow_none: bool = False):
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise LessdataError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _periods(values, name: str) -> list[int | None]:
+    values = list(values)
+    if not values or any(k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1) for k in values):
+        raise LessdataError(f"{name} must be positive integers (or None for once), got {values!r}")
+    if len(set(values)) != len(values):
+        raise LessdataError(f"{name} lists a period twice: {values!r}")
+    return values
+
+
+def check_device(device) -> str | None:
+    """``device`` as a string torch accepts (``None``: the CPU), or one clear error; CUDA must be available.
+
+    Example:
+        >>> check_device("cpu")
+        'cpu'
+    """
+    if device is None:
+        return None
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise LessdataError(f"unknown device {device!r}; use cpu, cuda or cuda:N") from None
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise LessdataError(f"device {device!r} asked for, but torch sees no CUDA GPU (torch {torch.__version__})")
+    if parsed.type not in ("cpu", "cuda"):
+        raise LessdataError(f"device {device!r} is not supported by the benchmark; use cpu or cuda")
+    return str(device)
+
+
+def _check_seed_list(seed_list) -> list[int] | None:
+    if seed_list is None:
+        return None
+    seeds = list(seed_list)
+    if not seeds or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0 for s in seeds):
+        raise LessdataError(f"seed_list must be non-negative integers, got {seeds!r}")
+    if len(set(seeds)) != len(seeds):
+        raise LessdataError(f"seed_list lists a seed twice: {seeds!r}")
+    return [int(s) for s in seeds]
+
+
+def _check_inputs(dataset, model, methods, fractions, seeds, epochs, craig_every, threads, every=(5,)):
     check_choice(dataset, DATASETS, "dataset")
     check_choice(model, MODELS, "model")
     if isinstance(methods, str):
@@ -562,14 +644,12 @@ def _check_inputs(dataset, model, methods, fractions, seeds, epochs, craig_every
     if len(set(fractions)) != len(fractions):
         raise LessdataError(f"fractions are listed twice: {fractions}")
     for value, name in ((seeds, "seeds"), (threads, "threads")):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise LessdataError(f"{name} must be a positive integer, got {value!r}")
-    if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
-        raise LessdataError(f"epochs must be a positive integer, got {epochs!r}")
+        _positive_int(value, name)
+    _positive_int(epochs, "epochs", allow_none=True)
     craig_every = list(craig_every)
     if not craig_every or any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in craig_every):
         raise LessdataError(f"craig_every must be positive integers, got {craig_every!r}")
-    return methods, [float(f) for f in fractions], craig_every
+    return methods, [float(f) for f in fractions], craig_every, _periods(every, "every")
 
 
 def run_tta(
@@ -585,76 +665,122 @@ def run_tta(
     *,
     craig_every: Sequence[int] = (1, 5),
     craig_params: dict[str, Any] | None = None,
+    every: Sequence[int | None] = (5,),
     threads: int = 1,
     target_drop: float = 0.01,
+    noise_rate: float = 0.0,
+    device: str | None = None,
+    seed_list: Sequence[int] | None = None,
+    train_size: int | None = None,
+    test_size: int | None = None,
+    name: str | None = None,
+    options: ArmOptions | None = None,
     command: str | None = None,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Time-to-accuracy benchmark: full data vs coreset methods, same epochs and schedule, several seeds.
 
-    Trains ``model`` on ``dataset`` for every method at every fraction (``full`` once), CRAIG reselecting on
-    last-layer gradients every ``k`` epochs for each ``k`` in ``craig_every``, and writes to ``out_dir``
-    a markdown report, a PNG of test accuracy against training + selection seconds, and the raw JSON
-    (``tta_<dataset>_<model>[_quick].{md,png,json}``). ``out_dir=None`` writes nothing.
+    Trains ``model`` on ``dataset`` for every method at every fraction (``full`` once; methods:
+    :data:`lessdata.bench.arms.METHODS`), CRAIG reselecting on last-layer gradients every ``k`` epochs for each
+    ``k`` in ``craig_every`` and AdaCore / GradMatch / GLISTER for each ``k`` in ``every``, and writes to
+    ``out_dir`` a markdown report, a PNG of test accuracy against training + selection seconds (and, with
+    label noise, a bar chart of the noisy share of each method's picks), and the raw JSON. ``out_dir=None``
+    writes nothing.
 
     Args:
-        quick: a few-minute version: ``quick_epochs`` epochs (unless ``epochs`` is given) and one seed.
+        quick: a few-minute version: ``quick_epochs`` epochs (unless ``epochs`` is given) and one seed
+            (unless ``seed_list`` is given).
         progress: tqdm-compatible object; ``total`` is set to the number of epochs of all runs and
             ``update(1)`` is called after each epoch (``set_description`` with the run, if it has one).
+        every: reselection periods (epochs) of AdaCore, GradMatch and GLISTER (``None``: once).
         threads: torch intra-op threads during training (1 is fastest for these small models on a few
             shared cores); restored afterwards.
         target_drop: the target is the full-data accuracy minus this (0.01 = one point).
+        noise_rate: share of training labels flipped to another class (per seed), in ``[0, 1)``.
+        device: where to train and compute signals (``"cuda"``; default the CPU).
+        seed_list: the seeds to run (instead of ``0..seeds-1``), to run seeds as parallel processes and
+            join their JSON files with :func:`merge_results`; the file names get ``_seeds<list>``.
+        train_size, test_size: stratified subsets of the training / test set (fixed seed), for quick runs.
+        name: file stem (default ``tta_<dataset>_<model>[_noise][_quick]``).
+        options: method settings (:class:`~lessdata.bench.arms.ArmOptions`).
         command: the command line to print in the report (default: the equivalent ``lessdata bench tta``).
         log: optional ``callable(str)`` told one line per finished run.
 
     Returns:
-        ``{"settings", "machine", "runs", "summary", "files"}``.
+        ``{"settings", "machine", "command", "runs", "summary", "files"}``.
 
     Example:
         >>> result = run_tta("digits", "mlp", seeds=1, epochs=3, out_dir=None)   # doctest: +SKIP
         >>> [row["label"] for row in result["summary"]["rows"]][:3]                # doctest: +SKIP
         ['full', 'random', 'rs2']
     """
-    methods, fractions, craig_every = _check_inputs(dataset, model, methods, fractions, seeds, epochs,
-                                                    craig_every, threads)
+    methods, fractions, craig_every, every = _check_inputs(dataset, model, methods, fractions, seeds, epochs,
+                                                           craig_every, threads, every)
+    noise_rate = check_noise_rate(noise_rate)
+    device = check_device(device)
+    seed_list = _check_seed_list(seed_list)
+    train_size = _positive_int(train_size, "train_size", allow_none=True)
+    test_size = _positive_int(test_size, "test_size", allow_none=True)
+    options = check_options(options if options is not None else ArmOptions())
+    if craig_params:
+        options = dataclasses.replace(options, craig_params=dict(craig_params))
+    if name is not None and (not isinstance(name, str) or not name or any(c in name for c in "/\\")):
+        raise LessdataError(f"name must be a file stem without slashes, got {name!r}")
     if (dataset, model) not in DEFAULT_SETTINGS:
         load_benchmark_data(dataset, model)  # raises the one-line reason
     defaults = DEFAULT_SETTINGS[(dataset, model)]
     if epochs is None:
         epochs = defaults["quick_epochs"] if quick else defaults["epochs"]
-    if quick:
+    if quick and seed_list is None:
         seeds = 1
+    seed_values = seed_list if seed_list is not None else list(range(seeds))
     train, test, labels, in_features = load_benchmark_data(dataset, model)
+    train, labels = _subsample(train, labels, train_size, "train")
+    test, _ = _subsample(test, test.y.numpy(), test_size, "test")
     fit_kwargs = {**COMMON_SETTINGS, "batch_size": defaults["batch_size"], "lr": defaults["lr"]}
-    arms = make_arms(methods, fractions, craig_every)
+    if device is not None:
+        fit_kwargs["device"] = device
+    arms = make_arms(methods, fractions, craig_every, every=every)
     started = time.perf_counter()
-    machine = machine_info(threads)
+    machine = machine_info(threads, device)
     runs = run_grid(arms, train=train, test=test, labels=labels, model_factory=model_factory(model, in_features),
-                    seeds=seeds, epochs=epochs, fit_kwargs=fit_kwargs, craig_params=craig_params,
-                    threads=threads, progress=progress, log=log)
+                    seeds=seed_values, epochs=epochs, fit_kwargs=fit_kwargs, threads=threads, progress=progress,
+                    log=log, noise_rate=noise_rate, options=options)
     machine["loadavg_end"] = _loadavg()
+    base = name or default_name(dataset, model, quick, noise_rate)
     settings = {
         "experiment": "tta",
+        "name": base,
         "dataset": dataset,
         "model": model,
         "model_description": MODEL_DESCRIPTIONS[model],
         "n_train": len(train),
         "n_test": len(test),
+        "train_size": train_size,
+        "test_size": test_size,
         "methods": methods,
         "fractions": fractions,
         "craig_every": craig_every,
+        "every": every,
         "craig_signal": "last-layer gradients (softmax - onehot), per class, euclidean max(d) - d",
-        "craig_params": craig_params or {},
-        "seeds": seeds,
+        "craig_params": options.craig_params,
+        "method_settings": options.resolved(epochs),
+        "seeds": len(seed_values),
+        "seed_list": seed_values,
         "epochs": epochs,
         "quick": quick,
         "threads": threads,
+        "device": device or "cpu",
+        "noise_rate": noise_rate,
         "target_drop": target_drop,
-        **fit_kwargs,
+        **{k: v for k, v in fit_kwargs.items() if k != "device"},
         "benchmark_wall_seconds": time.perf_counter() - started,
     }
     if command is None:
-        command = _default_command(dataset, model, methods, fractions, seeds, epochs, quick, out_dir)
+        command = _default_command(dataset, model, methods, fractions, seeds, epochs, quick, out_dir,
+                                   craig_every=craig_every, every=every, noise_rate=noise_rate, device=device,
+                                   seed_list=seed_list, train_size=train_size, test_size=test_size, name=name,
+                                   threads=threads)
     result = {
         "settings": settings,
         "machine": machine,
@@ -666,23 +792,137 @@ def run_tta(
     if out_dir is not None:
         from .report import write_all
 
-        stem = f"tta_{dataset.replace('-', '_')}_{model}" + ("_quick" if quick else "")
-        result["files"] = write_all(result, Path(out_dir), stem, title=_title(dataset, model, quick))
+        stem = base + ("" if seed_list is None else "_seeds" + "_".join(str(s) for s in seed_list))
+        result["files"] = write_all(result, Path(out_dir), stem, title=title_of(settings))
     return result
 
 
-def _title(dataset: str, model: str, quick: bool) -> str:
+def default_name(dataset: str, model: str, quick: bool = False, noise_rate: float = 0.0) -> str:
+    """The default file stem, e.g. ``tta_fashion_mnist_cnn_noise``."""
+    return (f"tta_{dataset.replace('-', '_')}_{model}" + ("_noise" if noise_rate else "")
+            + ("_quick" if quick else ""))
+
+
+def title_of(settings: dict[str, Any]) -> str:
     names = {"fashion-mnist": "Fashion-MNIST", "digits": "digits (8x8)"}
     models = {"cnn": "LeNet CNN", "mlp": "MLP"}
-    return f"Time to accuracy: {names[dataset]}, {models[model]}" + (" (quick)" if quick else "")
+    title = f"Time to accuracy: {names[settings['dataset']]}, {models[settings['model']]}"
+    if settings.get("noise_rate"):
+        title += f", {settings['noise_rate']:.0%} of training labels flipped"
+    return title + (" (quick)" if settings.get("quick") else "")
 
 
-def _default_command(dataset, model, methods, fractions, seeds, epochs, quick, out_dir) -> str:
+def _default_command(dataset, model, methods, fractions, seeds, epochs, quick, out_dir, *, craig_every=(1, 5),
+                     every=(5,), noise_rate=0.0, device=None, seed_list=None, train_size=None, test_size=None,
+                     name=None, threads=1) -> str:
+    def periods(values):
+        return ",".join("once" if k is None else str(k) for k in values)
+
     parts = ["lessdata bench tta", f"--dataset {dataset}", f"--model {model}", f"--methods {','.join(methods)}",
-             f"--fractions {','.join(f'{f:g}' for f in fractions)}", f"--seeds {seeds}"]
+             f"--fractions {','.join(f'{f:g}' for f in fractions)}"]
+    parts.append(f"--seed-list {','.join(map(str, seed_list))}" if seed_list is not None else f"--seeds {seeds}")
     parts.append(f"--epochs {epochs}")
+    if list(craig_every) != [1, 5] and "craig" in methods:
+        parts.append(f"--craig-every {periods(craig_every)}")
+    if list(every) != [5] and any(m in RESELECTING and m != "craig" for m in methods):
+        parts.append(f"--every {periods(every)}")
+    for flag, value in (("--label-noise", noise_rate or None), ("--device", device), ("--train-size", train_size),
+                        ("--test-size", test_size), ("--name", name), ("--threads", threads if threads != 1
+                                                                                   else None)):
+        if value is not None:
+            parts.append(f"{flag} {value:g}" if isinstance(value, float) else f"{flag} {value}")
     if quick:
         parts.append("--quick")
     if out_dir is not None:
         parts.append(f"--out {out_dir}")
     return " ".join(parts)
+
+
+# ------------------------------------------------------------------------------------------------ merging
+def merge_results(results: Sequence[dict[str, Any]], command: str | None = None) -> dict[str, Any]:
+    """Join the results of one benchmark run as separate processes into the result one process running
+    everything would have returned: the runs of all parts (seed outer, arm inner), one summary over all.
+
+    Parts may split the work by seed (``seed_list``) and by arm (different ``methods`` / ``fractions`` /
+    periods), as long as no (arm, fraction, seed) run is in two parts and the training settings agree
+    (:data:`MERGE_KEYS`). The full-data runs of any part set the target of all. The machine is the first
+    part's, the wall time the longest part's (they ran side by side); ``settings["parts"]`` keeps each
+    part's command.
+
+    Example:
+        >>> merged = merge_results([json.load(open(p)) for p in paths])   # doctest: +SKIP
+    """
+    results = list(results)
+    if not results:
+        raise LessdataError("nothing to merge: give at least one result")
+    for position, part in enumerate(results, 1):
+        if not isinstance(part, dict) or not {"settings", "runs", "summary", "machine"} <= set(part):
+            raise LessdataError(f"part {position} is not a time-to-accuracy result (settings, runs, summary)")
+    first = results[0]["settings"]
+    for position, part in enumerate(results[1:], 2):
+        for key in MERGE_KEYS:
+            if part["settings"].get(key) != first.get(key):
+                raise LessdataError(f"cannot merge: {key} differs between part 1 ({first.get(key)!r}) and part "
+                                    f"{position} ({part['settings'].get(key)!r})")
+    owner: dict[tuple, int] = {}
+    for position, part in enumerate(results, 1):
+        for run in part["runs"]:
+            key = (run["arm"]["label"], run["arm"]["fraction"], run["seed"])
+            if key in owner:
+                raise LessdataError(f"cannot merge: seed {run['seed']} of {key[0]} at {_pct(key[1])} is in part "
+                                    f"{owner[key]} and part {position}")
+            owner[key] = position
+
+    def union(key: str) -> list:
+        return list(dict.fromkeys(v for p in results for v in p["settings"].get(key) or []))
+
+    methods, periods = union("methods"), union("craig_every") + union("every")
+    fractions = sorted(union("fractions"))
+
+    def order(run):
+        arm = run["arm"]
+        every = arm.get("every")
+        return (run["seed"], methods.index(arm["method"]) if arm["method"] in methods else len(methods),
+                -1.0 if arm["fraction"] is None else arm["fraction"],
+                periods.index(every) if every in periods else len(periods))
+
+    runs = sorted((run for part in results for run in part["runs"]), key=order)
+    settings = dict(first)
+    seeds = sorted({run["seed"] for run in runs})
+    settings.update(methods=methods, fractions=fractions, craig_every=union("craig_every"), every=union("every"),
+                    seed_list=seeds, seeds=len(seeds))
+    settings["benchmark_wall_seconds"] = max(p["settings"].get("benchmark_wall_seconds", 0.0) for p in results)
+    settings["parts"] = [{"command": p.get("command"), "seed_list": sorted({r["seed"] for r in p["runs"]}),
+                          "methods": p["settings"].get("methods"),
+                          "benchmark_wall_seconds": p["settings"].get("benchmark_wall_seconds"),
+                          "date": p["machine"].get("date"), "loadavg_end": p["machine"].get("loadavg_end")}
+                         for p in results]
+    machine = dict(results[0]["machine"])
+    machine["loadavg_end"] = results[-1]["machine"].get("loadavg_end")
+    target_drop = results[0]["summary"].get("target_drop", first.get("target_drop", 0.01))
+    return {"settings": settings, "machine": machine,
+            "command": command or " ; ".join(str(p.get("command")) for p in results),
+            "runs": runs, "summary": summarize(runs, target_drop), "files": {}}
+
+
+def merge_files(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike | None = None,
+                name: str | None = None, command: str | None = None) -> dict[str, Any]:
+    """Read the JSON results at ``paths``, :func:`merge_results` them, and write the report to ``out_dir``
+    as ``<name>.{md,png,json}`` (default name: the parts' common name, without the seeds suffix)."""
+    parts = []
+    for path in paths:
+        try:
+            parts.append(json.loads(Path(path).read_text()))
+        except (OSError, ValueError) as exc:
+            raise LessdataError(f"cannot read the result {path}: {exc}") from None
+    merged = merge_results(parts, command=command)
+    if out_dir is not None:
+        from .report import write_all
+
+        settings = merged["settings"]
+        stem = name or settings.get("name") or default_name(settings["dataset"], settings["model"],
+                                                            settings.get("quick", False),
+                                                            settings.get("noise_rate") or 0.0)
+        merged["settings"]["name"] = stem
+        merged["files"] = write_all(merged, Path(out_dir), stem, title=title_of(settings))
+    return merged
