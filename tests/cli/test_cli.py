@@ -355,3 +355,79 @@ def test_bench_group_is_mounted():
     result = run("bench", "--help")
     assert_ok(result)
     assert "tta" in result.stdout
+
+
+# ----------------------------------------------------------------------------- image-text embeddings
+@pytest.fixture
+def pairs(tmp_path):
+    """60 image-caption embedding pairs (d=6) and a partially trained model's (d=4), saved as .npy files."""
+    rng = np.random.default_rng(0)
+    v = rng.normal(size=(60, 6)).astype(np.float32)
+    t = (v + rng.normal(size=(60, 6))).astype(np.float32)
+    pv, pt = rng.normal(size=(2, 60, 4)).astype(np.float32)
+    prompts = rng.normal(size=(3, 2, 6)).astype(np.float32)
+    for name, arr in (("A", v), ("B", t), ("PA", pv), ("PB", pt), ("P", prompts), ("B_short", t[:-1]),
+                      ("B_narrow", t[:, :5]), ("PB_short", pt[:-2]), ("P_wide", prompts[..., :5].copy())):
+        np.save(tmp_path / f"{name}.npy", arr)
+    return tmp_path, v, t, pv, pt, prompts
+
+
+def test_select_clipcov_from_image_and_text_embeddings(pairs):
+    root, v, t, _, _, prompts = pairs
+    out = root / "cs.npz"
+    result = run("select", "--method", "clipcov", "--image-emb", root / "A.npy", "--text-emb", root / "B.npy",
+                 "--fraction", 0.3, "--out", out)
+    assert_ok(result)
+    assert "selected 18 of 60" in result.stdout
+    assert Coreset.load(out) == lessdata.select(v, fraction=0.3, method="clipcov", text=t, seed=0)
+    out2 = root / "cs2.parquet"  # zero-shot latent classes from prompt embeddings; INPUT works like --image-emb
+    assert_ok(run("select", root / "A.npy", "-m", "clipcov", "--text-emb", root / "B.npy", "--class-prompts",
+                  root / "P.npy", "--budget", 12, "--seed", 2, "-o", out2))
+    expected = lessdata.select(v, budget=12, method="clipcov", text=t, class_prompts=prompts, seed=2)
+    assert Coreset.load(out2) == expected and expected.params["latent_classes"] >= 2
+
+
+def test_select_clip_score_and_c_rho_round_trip(pairs):
+    root, v, t, pv, pt, _ = pairs
+    out = root / "score.npz"
+    assert_ok(run("select", "--method", "clip_score", "--image-emb", root / "A.npy", "--text-emb", root / "B.npy",
+                  "--budget", 10, "--out", out))
+    assert Coreset.load(out) == lessdata.select(v, budget=10, method="clip_score", text=t)
+    out = root / "rho.npz"
+    assert_ok(run("select", "--method", "c_rho", "--image-emb", root / "A.npy", "--text-emb", root / "B.npy",
+                  "--partial-image-emb", root / "PA.npy", "--partial-text-emb", root / "PB.npy",
+                  "--fraction", 0.5, "--out", out))
+    cs = Coreset.load(out)
+    assert cs == lessdata.select(v, fraction=0.5, method="c_rho", text=t, partial_image=pv, partial_text=pt)
+    assert len(cs) == 30
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["-m", "clipcov", "--image-emb", "A.npy", "--text-emb", "B_short.npy"],
+     ["--text-emb has 59 rows but --image-emb has 60", "aligned"]),
+    (["A.npy", "-m", "clip_score", "--text-emb", "B_short.npy"], ["--text-emb has 59 rows but INPUT has 60"]),
+    (["-m", "clipcov", "--image-emb", "A.npy", "--text-emb", "B_narrow.npy"],
+     ["--text-emb has dimension 5 but --image-emb has 6"]),
+    (["-m", "clipcov", "--image-emb", "A.npy", "--text-emb", "missing.npy"], ["--text-emb file not found"]),
+    (["-m", "clipcov", "--image-emb", "missing.npy", "--text-emb", "B.npy"], ["--image-emb file not found"]),
+    (["-m", "clipcov", "--image-emb", "A.npy"], ["needs --text-emb"]),
+    (["-m", "c_rho", "--image-emb", "A.npy", "--text-emb", "B.npy", "--partial-image-emb", "PA.npy"],
+     ["needs --partial-text-emb"]),
+    (["-m", "c_rho", "--image-emb", "A.npy", "--text-emb", "B.npy", "--partial-image-emb", "PA.npy",
+      "--partial-text-emb", "PB_short.npy"], ["--partial-text-emb has 58 rows but --partial-image-emb has 60"]),
+    (["-m", "clipcov", "--image-emb", "A.npy", "--text-emb", "B.npy", "--class-prompts", "P_wide.npy"],
+     ["--class-prompts have dimension 5"]),
+    (["-m", "clipcov", "--image-emb", "A.npy", "--text-emb", "B.npy", "--class-prompts", "B.txt"],
+     ["--class-prompts must be a .npy or .npz"]),
+    (["-m", "craig", "--image-emb", "A.npy", "--text-emb", "B.npy"], ["method 'craig' does not take --text-emb"]),
+    (["-m", "clip_score", "--image-emb", "A.npy", "--text-emb", "B.npy", "--partial-text-emb", "PB.npy"],
+     ["does not take --partial-text-emb"]),
+    (["A.npy", "-m", "clipcov", "--image-emb", "A.npy", "--text-emb", "B.npy"], ["not both"]),
+    (["-m", "clipcov", "--text-emb", "B.npy"], ["missing the features"]),
+])
+def test_select_image_text_bad_input(pairs, args, fragments):
+    root = pairs[0]
+    (root / "B.txt").write_text("1\n")
+    out = root / "cs.npz"
+    resolved = [root / a if a.endswith((".npy", ".txt")) else a for a in args]
+    assert_bad_input(run("select", *resolved, "--fraction", 0.3, "--out", out), out, *fragments)

@@ -31,7 +31,7 @@ from ._partitioned import partitioned_coreset
 from .registry import Method, register
 from .scores import rank
 
-__all__ = ["clip_scores", "pair_embeddings", "sas_scores", "semdedup_max_similarity"]
+__all__ = ["clip_scores", "pair_embeddings", "sas_scores", "semdedup_group_weights", "semdedup_max_similarity"]
 
 _BLOCK = 1024
 
@@ -364,6 +364,57 @@ def semdedup_max_similarity(emb, clusters, keep: str = "hard", seed: int = 0, bl
     return out
 
 
+def _groups(ids: np.ndarray) -> dict:
+    """``{id: positions}`` of each distinct value of ``ids`` (one sort, not one scan per id)."""
+    if len(ids) == 0:
+        return {}
+    order = np.argsort(ids, kind="stable")
+    values, starts = np.unique(ids[order], return_index=True)
+    return dict(zip(values.tolist(), np.split(order, starts[1:]), strict=True))
+
+
+def semdedup_group_weights(emb, clusters, kept, block: int = _BLOCK) -> np.ndarray:
+    """Weight of each kept example after semantic deduplication: the size of its near-duplicate group.
+
+    Every dropped example joins the kept member of its own cluster it is most cosine-similar to (the one
+    it duplicates); a cluster with no kept member sends its examples to the most similar kept example
+    overall. A kept example's weight is 1 plus the number of examples that joined it, so the weights sum
+    to ``n`` and the coreset stands for the whole data set (as a CRAIG cluster size does). Ties go to the
+    earliest kept example. Returns float32 ``(len(kept),)``, aligned with ``kept``.
+
+    Example:
+        >>> E = np.array([[1, 0], [1, 0.01], [0, 1], [0.01, 1], [0.02, 1]], dtype="float32")
+        >>> semdedup_group_weights(E, np.array([0, 0, 1, 1, 1]), kept=np.array([0, 2])).tolist()
+        [2.0, 3.0]
+    """
+    E = _normalize(emb)
+    kept = np.asarray(kept, dtype=np.int64)
+    clusters = np.asarray(clusters)
+    weights = np.ones(len(kept), dtype=np.float64)
+    if len(kept) == 0:
+        return weights.astype(np.float32)
+    is_kept = np.zeros(E.shape[0], dtype=bool)
+    is_kept[kept] = True
+    dropped = np.flatnonzero(~is_kept)
+    position = np.arange(len(kept))  # position in `kept` of each candidate owner
+
+    def join(members, owners):
+        for start in range(0, len(members), block):
+            S = E[members[start:start + block]] @ E[kept[owners]].T
+            np.add.at(weights, owners[np.argmax(S, axis=1)], 1.0)
+
+    kept_by_cluster = _groups(clusters[kept])
+    orphans = []
+    for c, members in _groups(clusters[dropped]).items():
+        if c in kept_by_cluster:
+            join(dropped[members], position[kept_by_cluster[c]])
+        else:
+            orphans.append(dropped[members])
+    if orphans:
+        join(np.concatenate(orphans), position)
+    return weights.astype(np.float32)
+
+
 @register
 class SemDeDupMethod(Method):
     """SemDeDup (Abbas, Tirumala, Simig, Ganguli & Morcos, 2023, "SemDeDup: Data-efficient learning at
@@ -380,7 +431,9 @@ class SemDeDupMethod(Method):
     ``ε`` that removes everything dropped by score (NaN if nothing was).
 
     ``n_clusters``: default ``ceil(sqrt(n))``; ``labels``, when given, are used as the clusters instead (no
-    k-means). Weights ``n / k``; gains: each pick's duplicate score ``M_i`` (NaN for cluster firsts).
+    k-means). Weights: the size of each kept example's near-duplicate group (itself plus the dropped examples
+    of its cluster that are most similar to it; see :func:`semdedup_group_weights`), so they sum to ``n``.
+    Gains: each pick's duplicate score ``M_i`` (NaN for cluster firsts).
     """
 
     name = "semdedup"
@@ -419,7 +472,7 @@ class SemDeDupMethod(Method):
             progress.update(len(picks))
         gains = np.where(np.isfinite(M[picks]), M[picks], np.nan)
         kept_max = M[picks].max() if len(picks) else -np.inf
-        cs = Coreset(indices=picks, weights=_uniform(n, len(picks)), gains=gains)
+        cs = Coreset(indices=picks, weights=semdedup_group_weights(X, clusters, picks), gains=gains)
         cs.params = {"n_clusters": int(len(np.unique(clusters))), "removed": int(n - len(picks)),
                      "epsilon_effective": float(1.0 - kept_max) if np.isfinite(kept_max) and len(dropped)
                      else float("nan")}
