@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet $(TORCH)
-	$(BIN)/python -m pip install --quiet -e ".[dev,lightning,ray]" $(TORCH)
+	$(BIN)/python -m pip install --quiet -e ".[dev,lightning,ray,llm]" $(TORCH)
 	touch $(STAMP)
 
 demo: $(STAMP)

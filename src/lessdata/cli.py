@@ -1,6 +1,7 @@
 """The ``lessdata`` command: select, inspect and demo weighted coresets.
 
     lessdata select train.parquet --labels label --fraction 0.1 -o coreset.npz
+    lessdata select --method clipcov --image-emb A.npy --text-emb B.npy --fraction 0.3 --out coreset.npz
     lessdata inspect coreset.npz
     lessdata methods
     lessdata demo
@@ -63,7 +64,7 @@ def _os_message(exc: OSError) -> str:
 
 
 # sub-command groups that live elsewhere, imported only when used (or listed by --help)
-_LAZY_GROUPS = {"bench": ("lessdata.bench.cli", "bench_app")}
+_LAZY_GROUPS = {"bench": ("lessdata.bench.cli", "bench_app"), "llm": ("lessdata.llm.cli", "llm_app")}
 
 
 class _Group(TyperGroup):
@@ -266,10 +267,10 @@ def _root(
 
 @app.command()
 def select(
-    input: Annotated[Path, typer.Argument(
-        help="Features: a .npy, .npz, .parquet or .csv file.", show_default=False)],
     output: Annotated[Path, typer.Option(
-        "--output", "-o", help="Where to write the Coreset (.npz or .parquet).", show_default=False)],
+        "--output", "--out", "-o", help="Where to write the Coreset (.npz or .parquet).", show_default=False)],
+    input: Annotated[Path | None, typer.Argument(
+        help="Features: a .npy, .npz, .parquet or .csv file (or --image-emb).", show_default=False)] = None,
     labels: Annotated[str | None, typer.Option(
         "--labels", "-l", help="Labels: a column of INPUT (an array name in a .npz) or a separate file "
         "(.npy/.npz/.csv/.parquet/.txt). Partitioned methods select per label.")] = None,
@@ -303,11 +304,28 @@ def select(
     address: Annotated[str | None, typer.Option(
         help="Ray cluster for --backend ray: auto, HOST:PORT or ray://HOST:10001 (default: RAY_ADDRESS, "
         "else a new local Ray instance).")] = None,
+    image_emb: Annotated[Path | None, typer.Option(
+        "--image-emb", help="Image embeddings (n, d) of image-text pairs, instead of INPUT (clipcov, "
+        "clip_score, c_rho; any embedding method).", show_default=False)] = None,
+    text_emb: Annotated[Path | None, typer.Option(
+        "--text-emb", help="Caption embeddings (n, d), row i = the caption of image i (clipcov, clip_score, "
+        "c_rho).", show_default=False)] = None,
+    partial_image_emb: Annotated[Path | None, typer.Option(
+        "--partial-image-emb", help="c_rho: image embeddings from the partially trained model (n, d').",
+        show_default=False)] = None,
+    partial_text_emb: Annotated[Path | None, typer.Option(
+        "--partial-text-emb", help="c_rho: caption embeddings from the partially trained model (n, d').",
+        show_default=False)] = None,
+    class_prompts: Annotated[Path | None, typer.Option(
+        "--class-prompts", help="sas / sas_rank / clipcov: class-name prompt embeddings (classes, templates, d) "
+        "or (classes, d), .npy/.npz: zero-shot latent classes.", show_default=False)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or log messages.")] = False,
 ):
     """Select a weighted coreset of the rows of INPUT and write it to OUTPUT.
 
-    INPUT may also be a folder of signal shards written by lessdata.signals.pipeline.compute_signals."""
+    INPUT may also be a folder of signal shards written by lessdata.signals.pipeline.compute_signals.
+    Image-text methods read the pairs' embeddings instead: --image-emb A.npy --text-emb B.npy (row i of
+    both is one pair), plus --partial-image-emb / --partial-text-emb for c_rho."""
     import lessdata
 
     from ._progress import rich_progress
@@ -328,6 +346,9 @@ def select(
         raise LessdataError(f"unknown metric {metric!r}; choose one of: {', '.join(CLI_METRICS)}")
     _check_named_choices(optimizer, budget_policy)
     _set_backend(params, cls, method, backend, address)
+    embedding_files = {"text": text_emb, "partial_image": partial_image_emb, "partial_text": partial_text_emb,
+                       "class_prompts": class_prompts}
+    _check_embedding_options(cls, method, params, input, image_emb, embedding_files)
     cls(**params)  # reject unknown parameters before reading the data
 
     err = Console(stderr=True)
@@ -335,7 +356,12 @@ def select(
         from .backends.ray import connect
 
         connect(address)
-    X, y = _read_input(input, features, labels)
+    if image_emb is not None:
+        _check_file_exists(image_emb, "--image-emb")
+        X, y = _read_input(image_emb, features, labels)
+    else:
+        X, y = _read_input(input, features, labels)
+    params.update(_read_embeddings(X, embedding_files, "--image-emb" if image_emb is not None else "INPUT"))
     if budget_per_part is not None:
         budget = _parse_part_budgets(budget_per_part, y)
     with _show_logs(err, quiet), rich_progress(err, f"selecting ({method})", enabled=not quiet) as bar:
@@ -391,6 +417,89 @@ def _read_input(input: Path, features, labels):
 
         y = check_labels(read_labels(labels), len(X), name=f"labels in {Path(labels).name}")
     return X, y
+
+
+_EMBEDDING_FLAGS = {"text": "--text-emb", "partial_image": "--partial-image-emb",
+                    "partial_text": "--partial-text-emb", "class_prompts": "--class-prompts"}
+
+
+def _check_embedding_options(cls, method, params, input, image_emb, files) -> None:
+    """Which embedding files a method takes (and needs), checked before any data is read."""
+    if input is not None and image_emb is not None:
+        raise LessdataError("give the features as INPUT or as --image-emb, not both")
+    if input is None and image_emb is None:
+        raise LessdataError("missing the features: give INPUT (or --image-emb for image-text embeddings)")
+    for key, path in files.items():
+        if path is None:
+            continue
+        if key not in cls.defaults:
+            raise LessdataError(f"method {method!r} does not take {_EMBEDDING_FLAGS[key]}")
+        if key in params:
+            raise LessdataError(f"{_EMBEDDING_FLAGS[key]} and --param {key}= are both given")
+    if "text_embeddings" not in cls.signals:
+        return
+    for key in ("text", "partial_image", "partial_text"):  # what an image-text method cannot run without
+        if key in cls.defaults and files[key] is None and key not in params:
+            raise LessdataError(f"method {method!r} needs {_EMBEDDING_FLAGS[key]} FILE "
+                                f"({'the partially trained model' if 'partial' in key else 'the caption'} "
+                                "embeddings, row-aligned with the image embeddings)")
+
+
+def _check_file_exists(path: Path, flag: str) -> None:
+    if not path.is_file():
+        raise LessdataError(f"{flag} file not found: {path}" if not path.exists() else f"{flag} {path} is not a file")
+
+
+def _read_embeddings(X, files, image_flag: str) -> dict[str, Any]:
+    """Read the embedding files given and check them against the image embeddings ``X`` (rows, dimension)."""
+    from .data import read_table
+
+    out: dict[str, Any] = {}
+    for key, path in files.items():
+        if path is None:
+            continue
+        flag = _EMBEDDING_FLAGS[key]
+        _check_file_exists(path, flag)
+        out[key] = _read_prompts(path) if key == "class_prompts" else read_table(path)[0]
+    n, d = X.shape
+    for key, other, other_flag in (("text", X, image_flag), ("partial_image", X, image_flag),
+                                   ("partial_text", out.get("partial_image"), "--partial-image-emb")):
+        if key not in out or other is None:
+            continue
+        flag, arr = _EMBEDDING_FLAGS[key], out[key]
+        if arr.shape[0] != other.shape[0]:
+            raise LessdataError(f"{flag} has {arr.shape[0]} rows but {other_flag} has {other.shape[0]}; rows must "
+                                "be aligned (row i = one image-caption pair)")
+        if key != "partial_image" and arr.shape[1] != other.shape[1]:
+            raise LessdataError(f"{flag} has dimension {arr.shape[1]} but {other_flag} has {other.shape[1]}; both "
+                                "must come from the same joint embedding space")
+    if "class_prompts" in out and out["class_prompts"].shape[-1] != d:
+        raise LessdataError(f"--class-prompts have dimension {out['class_prompts'].shape[-1]} but {image_flag} "
+                            f"has {d}")
+    return out
+
+
+def _read_prompts(path: Path):
+    """``(classes, templates, d)`` or ``(classes, d)`` prompt embeddings from a .npy / .npz file."""
+    import numpy as np
+
+    if path.suffix.lower() not in (".npy", ".npz"):
+        raise LessdataError(f"--class-prompts must be a .npy or .npz file, got {path.name}")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.ndarray):
+            with loaded:
+                if not loaded.files:
+                    raise LessdataError(f"--class-prompts {path} holds no arrays")
+                loaded = loaded[loaded.files[0]]
+    except LessdataError:
+        raise
+    except Exception as exc:  # corrupt header, pickled objects, truncated zip...
+        raise LessdataError(f"could not read --class-prompts {path}: {_one_line(exc)}") from None
+    if loaded.ndim not in (2, 3) or 0 in loaded.shape or not np.issubdtype(loaded.dtype, np.number):
+        raise LessdataError(f"--class-prompts must be a numeric (classes, templates, d) or (classes, d) array, got "
+                            f"{loaded.dtype} of shape {loaded.shape}")
+    return loaded.astype(np.float32)
 
 
 def _check_named_choices(optimizer, budget_policy) -> None:

@@ -9,8 +9,10 @@ from . import (  # noqa: F401  (registration side effects)
     glister,
     gradmatch,
     greedi,
+    llm_scores,
     random_,
     rs2,
+    s2l,
     scores,
 )
 from .registry import Method, get_method, methods, register
