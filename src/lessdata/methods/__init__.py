@@ -2,6 +2,7 @@
 
 from . import (  # noqa: F401  (registration side effects)
     adacore,
+    colm,
     contrastive,
     crest,
     facility_location,

@@ -65,4 +65,8 @@ def __getattr__(name: str):
         from .lightning import CoresetCallback
 
         return CoresetCallback
+    if name in ("ColmSelector", "ColmTrainer", "select_minibatch"):  # transformers is optional too
+        from .transformers import ColmSelector, ColmTrainer, select_minibatch
+
+        return {"ColmSelector": ColmSelector, "ColmTrainer": ColmTrainer, "select_minibatch": select_minibatch}[name]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
