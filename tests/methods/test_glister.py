@@ -3,11 +3,13 @@
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 import lessdata
 from lessdata.errors import LessdataError
-from lessdata.methods.glister import FisherValidation, LogitValidation, glister_selector
+from lessdata.methods.glister import GREEDY, FisherValidation, LogitValidation, glister_part, glister_selector
 from lessdata.training import EveryKEpochs
 
 
@@ -159,3 +161,93 @@ def test_bad_inputs_get_one_line_errors(params, message):
     with pytest.raises(LessdataError, match=message) as info:
         lessdata.select(G, budget=3, method="glister", **params)
     assert "\n" not in str(info.value)
+
+
+# ---------------------------------------------------------------------------------------------- fast vs step by step
+def stepwise_glister(G, budget, validation, eta, greedy, epsilon, seed):
+    """The greedy loop as first written: Python, one pick at a time, the validation object stepped after each."""
+    n, d = G.shape
+    rng = np.random.default_rng(seed)
+    G64 = G.astype(np.float64)
+    remaining = np.ones(n, dtype=bool)
+    sample = max(1, int(np.ceil(n / max(budget, 1) * np.log(1.0 / epsilon))))
+    picks, gains = [], []
+    for _ in range(budget):
+        g_val = validation.gradient(d)
+        if greedy == "naive" or sample >= int(remaining.sum()):
+            cands = np.flatnonzero(remaining)
+        else:
+            cands = np.sort(rng.choice(np.flatnonzero(remaining), size=sample, replace=False))
+        scores = eta * (G64[cands] @ g_val)
+        best = int(np.argmax(scores))
+        picks.append(int(cands[best]))
+        gains.append(float(scores[best]))
+        remaining[cands[best]] = False
+        validation.step(G64[cands[best]])
+    return picks, gains
+
+
+def assert_same_picks(G, budget, make_validation, eta, greedy, epsilon=0.01, seed=0):
+    fast_validation, slow_validation = make_validation(), make_validation()
+    fast = glister_part(G, budget, fast_validation, eta=eta, greedy=greedy, epsilon=epsilon, seed=seed)
+    picks, gains = stepwise_glister(G, budget, slow_validation, eta, greedy, epsilon, seed)
+    assert fast.indices.tolist() == picks
+    np.testing.assert_allclose(fast.gains, gains, rtol=1e-9, atol=1e-13)
+    # the validation object is left where the step-by-step loop leaves it
+    np.testing.assert_allclose(fast_validation.gradient(G.shape[1]), slow_validation.gradient(G.shape[1]),
+                               rtol=1e-9, atol=1e-13)
+    return fast
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(1, 70), C=st.integers(2, 6), m=st.integers(1, 25),
+       share=st.floats(0.0, 1.0), eta=st.sampled_from([0.05, 0.3, 1.0]), greedy=st.sampled_from(GREEDY),
+       epsilon=st.sampled_from([0.01, 0.3]), kind=st.sampled_from(["logits", "fisher", "fisher wide", "none"]))
+def test_compiled_greedy_makes_the_step_by_step_picks(seed, n, C, m, share, eta, greedy, epsilon, kind):
+    """Same picks, gains and final validation state as the Python loop, for the exact logit update, the Fisher
+    update (d ≤ m: precomputed F; d > m: through V) and none; naive and stochastic greedy with a fixed seed."""
+    rng = np.random.default_rng(seed)
+    budget = int(round(share * n))
+    G = rng.normal(size=(n, C)).astype(np.float32)
+    z, y = 2.0 * rng.normal(size=(m, C)), rng.integers(0, C, size=m)
+    V = rng.normal(size=(1 if kind == "fisher wide" else m + C, C))
+    make = {"logits": lambda: LogitValidation(z, y, eta=eta),
+            "fisher": lambda: FisherValidation(V, eta=eta),
+            "fisher wide": lambda: FisherValidation(V, eta=eta),
+            "none": lambda: FisherValidation(V, eta=eta, update=False)}[kind]
+    assert_same_picks(G, budget, make, eta, greedy, epsilon, seed)
+
+
+def test_stochastic_greedy_on_a_larger_part_makes_the_same_picks():
+    G, z, y = logit_problem(3, n=2000, m=300, C=10)
+    part = assert_same_picks(G, 300, lambda: LogitValidation(z, y, eta=0.1), 0.1, "stochastic", seed=11)
+    assert len(set(part.indices.tolist())) == 300
+
+
+def test_rows_whose_normaliser_underflows_are_recomputed_from_their_logits():
+    """A huge step shifts the logits by ±500: exp(−1000) underflows in the factored softmax of row 0, which the
+    compiled loop then recomputes directly (its true softmax is [½, ½])."""
+    G = np.array([[0.5, -0.5], [0.1, 0.2], [-0.3, 0.3], [0.2, 0.1]], dtype=np.float32)
+    z, y = np.array([[0.0, -1000.0], [0.0, 0.0]]), np.array([0, 1])
+    part = assert_same_picks(G, 3, lambda: LogitValidation(z, y, eta=1000.0), 1000.0, "naive")
+    assert part.indices.tolist()[:2] == [0, 2] and part.gains[1] == pytest.approx(1000 * 0.6 * 0.25)
+
+
+def test_full_last_layer_gradients_and_other_validations_run_step_by_step():
+    rng = np.random.default_rng(4)
+    C, h, m, n = 3, 4, 9, 30
+    H, W = rng.normal(size=(m, h)), rng.normal(size=(C, h))
+    y = rng.integers(0, C, size=m)
+    G = rng.normal(size=(n, C * h + C)).astype(np.float32)
+    assert_same_picks(G, 8, lambda: LogitValidation(H @ W.T, y, eta=0.2, features=H), 0.2, "stochastic", seed=2)
+
+    class Fixed:  # any object with gradient(d) and step(g)
+        def gradient(self, d):
+            return np.linspace(-1.0, 1.0, d)
+
+        def step(self, g):
+            pass
+
+    assert_same_picks(G, 5, Fixed, 0.2, "naive")
+    with pytest.raises(LessdataError, match="cannot pick 31 of 30"):
+        glister_part(G, 31, Fixed(), eta=0.2)

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import lessdata
@@ -98,3 +98,99 @@ def test_bad_inputs_get_one_line_errors(params, message):
     with pytest.raises(LessdataError, match=message) as info:
         lessdata.select(G, budget=3, method="gradmatch", **params)
     assert "\n" not in str(info.value)
+
+
+# ---------------------------------------------------------------------------------------------- fast vs obvious
+def reference_omp(A, b, k, lam, tol):
+    """Non-negative OMP written the obvious way: every refit and every dependence test solves its Gram
+    system from scratch (``A_S A_Sᵀ + lam I``)."""
+    A, b = np.asarray(A, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    norm_b = np.linalg.norm(b)
+    dependent = 1e-10 * (max((A * A).sum(axis=1).max(), 0.0) + lam)
+    chosen, gains, banned = [], [], np.zeros(len(A), dtype=bool)
+    x, r = np.zeros(0), b.copy()
+
+    def ridge(S):
+        return np.linalg.solve(A[S] @ A[S].T + lam * np.eye(len(S)), A[S] @ b)
+
+    while len(chosen) < k and norm_b > 0 and np.linalg.norm(r) > tol * norm_b:
+        corr = A @ r
+        corr[banned] = -np.inf
+        j = int(np.argmax(corr))
+        if not corr[j] > 0:
+            break
+        banned[j] = True
+        gram = A[chosen + [j]] @ A[chosen + [j]].T + lam * np.eye(len(chosen) + 1)
+        schur = gram[-1, -1] - (gram[-1, :-1] @ np.linalg.solve(gram[:-1, :-1], gram[:-1, -1]) if chosen else 0.0)
+        if schur <= dependent:
+            continue
+        chosen.append(j)
+        gains.append(np.linalg.norm(r))
+        x = ridge(chosen)
+        while chosen and x.min() < 0:
+            drop = int(np.argmin(x))
+            del chosen[drop], gains[drop]
+            x = ridge(chosen) if chosen else np.zeros(0)
+        r = b - A[chosen].T @ x if chosen else b.copy()
+        if chosen and chosen[-1] == j:
+            gains[-1] -= np.linalg.norm(r)
+    return chosen, x, gains, np.linalg.norm(r)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(1, 40), d=st.integers(1, 7), k=st.integers(0, 45),
+       lam=st.sampled_from([0.0, 1e-3, 0.5, 5.0]), tol=st.sampled_from([0.0, 1e-4, 0.3]),
+       target=st.sampled_from(["sum", "planted", "random"]))
+def test_fast_omp_equals_the_obvious_one(seed, n, d, k, lam, tol, target):
+    """Both refits (feature space when lam > 0 and d < k, atom space otherwise) give the obvious algorithm's
+    atoms, in order, with its coefficients, gains and residual. (Not for lam = 0 with a target that is exactly
+    a combination of a few atoms: the other atoms' optimal coefficients are then exactly 0, and whether one of
+    them comes out as +1e-16 or −1e-16, kept or dropped, is rounding in any implementation.)"""
+    assume(not (lam == 0.0 and target == "planted"))
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(n, d))
+    A[rng.random(n) < 0.2] *= -1.0  # some atoms point away from everything
+    if n > 2:
+        A[1] = A[0]  # a repeated atom
+    b = {"sum": A.sum(axis=0), "planted": rng.uniform(0.5, 2.0, size=min(n, 3)) @ A[: min(n, 3)],
+         "random": rng.normal(size=d)}[target]
+    res = nonnegative_omp(A, b, k, lam=lam, tol=tol)
+    chosen, x, gains, residual = reference_omp(A, b, k, lam, tol)
+    assert res.indices.tolist() == chosen
+    np.testing.assert_allclose(res.coefficients, x, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(res.gains, gains, rtol=1e-7, atol=1e-9)
+    assert res.residual == pytest.approx(residual, rel=1e-7, abs=1e-9)
+
+
+def test_dropping_atoms_downdates_the_factor_correctly():
+    """Many negative-coefficient drops in feature space (opposing atoms, lam > 0, d < k) still match."""
+    rng = np.random.default_rng(7)
+    A = rng.normal(size=(60, 3))
+    A = np.vstack([A, -A[:20] + 0.05 * rng.normal(size=(20, 3))])
+    b = A[:5].sum(axis=0) - 0.5 * A[70]
+    res = nonnegative_omp(A, b, 40, lam=0.05, tol=0.0)
+    chosen, x, gains, residual = reference_omp(A, b, 40, 0.05, 0.0)
+    assert res.indices.tolist() == chosen and len(chosen) > 3
+    np.testing.assert_allclose(res.coefficients, x, rtol=1e-7, atol=1e-9)
+    assert res.residual == pytest.approx(residual, rel=1e-7)
+
+
+def test_a_large_logit_gradient_selection_runs_in_feature_space():
+    """A 30% selection of a 3,000-example class with 10-dim gradients: each step is O(n d), not O(k²)."""
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(3000, 10)) * 2
+    G = np.exp(z - z.max(axis=1, keepdims=True))
+    G /= G.sum(axis=1, keepdims=True)
+    G[:, 4] -= 1.0
+    res = nonnegative_omp(G, G.sum(axis=0), 900)
+    assert len(res.indices) == 900 and len(np.unique(res.indices)) == 900
+    assert np.all(res.coefficients > 0) and res.residual < 1e-2 * np.linalg.norm(G.sum(axis=0))
+    first = reference_omp(G, G.sum(axis=0), 40, 0.5, 1e-4)
+    assert res.indices[:40].tolist() == nonnegative_omp(G, G.sum(axis=0), 40).indices.tolist() == first[0]
+
+
+def test_non_finite_atoms_get_a_one_line_error():
+    A = np.ones((4, 2))
+    A[2, 1] = np.nan
+    with pytest.raises(LessdataError, match="finite"):
+        nonnegative_omp(A, np.ones(2), 2)

@@ -2,11 +2,12 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from torch.utils.data import TensorDataset
+from torch.utils.data import Subset, TensorDataset
 
 from lessdata.coreset import Coreset
+from lessdata.data import ArrayDataset
 from lessdata.errors import LessdataError
-from lessdata.training import CoresetLoader, weighted_loss
+from lessdata.training import CoresetLoader, evaluate, weighted_loss
 
 
 def _coreset(indices, weights=None, n=None):
@@ -166,3 +167,87 @@ def test_loader_rejects_bad_arguments(identity_data):
         CoresetLoader(identity_data(10), sampler=range(10))
     with pytest.raises(LessdataError, match="map-style"):
         CoresetLoader(iter(range(3)))
+
+
+# ---------------------------------------------------------------------------------------------- batched fetch
+class PerItem(torch.utils.data.Dataset):
+    """Items of another dataset, one ``__getitem__`` at a time: the loader's per-item path."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, i):
+        return self.dataset[i]
+
+
+class WithGetitems(PerItem):
+    def __getitems__(self, indices):
+        return [self.dataset[i] for i in indices]
+
+
+def _batches(loader, epochs=2):
+    return [[t.clone() for t in batch] for _ in range(epochs) for batch in loader]
+
+
+@pytest.mark.parametrize("kind", ["array", "tensor", "subset", "getitems"])
+@pytest.mark.parametrize("drop_last", [False, True])
+def test_batched_loading_yields_exactly_the_per_item_batches(kind, drop_last):
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, size=(40, 4, 4), dtype=np.uint8)
+    y = rng.integers(0, 3, size=40)
+    array = ArrayDataset(X, y, shape=(16,))
+    data = {"array": array, "tensor": TensorDataset(torch.from_numpy(X).float(), torch.from_numpy(y)),
+            "subset": Subset(array, list(range(39, -1, -1))), "getitems": WithGetitems(array)}[kind]
+    cs = _coreset([3, 17, 4, 39, 22, 9, 31, 0, 12, 25, 26], weights=np.arange(1.0, 12.0), n=40)
+    kw = {"batch_size": 4, "seed": 3, "return_indices": True, "drop_last": drop_last}
+    fast, slow = CoresetLoader(data, cs, **kw), CoresetLoader(PerItem(data), cs, **kw)
+    assert (fast._direct is not None) == (kind != "getitems") and slow._direct is None
+    got, expected = _batches(fast), _batches(slow)
+    assert len(got) == len(expected) == (4 if drop_last else 6)
+    for a, b in zip(got, expected, strict=True):
+        assert len(a) == len(b) == 4  # x, y, w, idx
+        for s, t in zip(a, b, strict=True):
+            assert s.dtype == t.dtype and torch.equal(s, t)
+    fast.set_coreset(None)  # the full data, weight 1, still batched
+    slow.set_coreset(None)
+    assert all(torch.equal(s, t) for a, b in zip(_batches(fast, 1), _batches(slow, 1), strict=True)
+               for s, t in zip(a, b, strict=True))
+
+
+def test_loading_with_workers_or_a_collate_function_goes_through_the_dataloader():
+    X = np.arange(60, dtype=np.float32).reshape(20, 3)
+    data = ArrayDataset(X, np.arange(20) % 2)
+    cs = _coreset([1, 5, 7, 11, 19], weights=[1.0, 2.0, 3.0, 4.0, 5.0], n=20)
+    expected = _batches(CoresetLoader(PerItem(data), cs, batch_size=2, return_indices=True), 1)
+    workers = CoresetLoader(data, cs, batch_size=2, num_workers=1, return_indices=True)
+    assert workers._direct is None
+    for a, b in zip(_batches(workers, 1), expected, strict=True):
+        assert all(torch.equal(s, t) for s, t in zip(a, b, strict=True))
+    user_collate = CoresetLoader(data, cs, batch_size=2, collate_fn=lambda items: (torch.stack([x for x, _ in items]),
+                                 torch.tensor([int(y) for _, y in items])), return_indices=True)
+    assert user_collate._direct is None
+    for a, b in zip(_batches(user_collate, 1), expected, strict=True):
+        assert all(torch.equal(s, t) for s, t in zip(a, b, strict=True))
+
+
+def test_evaluate_reads_batches_in_one_go_and_matches_a_plain_loop():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 3))
+    rng = np.random.default_rng(1)
+    X, y = rng.integers(0, 256, size=(30, 4, 4), dtype=np.uint8), rng.integers(0, 3, size=30)
+    data = ArrayDataset(X, y)
+    with torch.no_grad():
+        out = model(data.take(np.arange(30))[0])
+    expected_loss = float(nn.functional.cross_entropy(out, torch.from_numpy(y)))
+    expected_acc = float((out.argmax(1).numpy() == y).mean())
+    for source in (data, PerItem(data), Subset(data, list(range(30))), (X.astype(np.float32) / 255.0, y)):
+        scores = evaluate(model, source, batch_size=7)
+        assert scores["accuracy"] == pytest.approx(expected_acc)
+        assert scores["loss"] == pytest.approx(expected_loss, rel=1e-5)
+    model.train()
+    with pytest.raises(LessdataError, match="evaluate needs labelled data"):
+        evaluate(model, ArrayDataset(X))
+    assert model.training  # the model's mode is restored even when evaluation fails

@@ -14,7 +14,7 @@ clock is training plus selection (signals and any training run a selection needs
   exact last-layer update). GLISTER needs a validation set: a stratified ``glister_validation_fraction``
   (10%, as CORDS) of the *training* set is held out of its selection pool (never the test set); the subset
   still has ``fraction`` of all training examples.
-- ``crest`` (Yang, Xie, Mirzasoleiman, ICML 2023): :class:`~lessdata.training.CrestTrainer` with its
+- ``crest`` (Yang, Kang, Mirzasoleiman, ICML 2023): :class:`~lessdata.training.CrestTrainer` with its
   defaults, trained by its own ``fit`` (same optimizer and schedule); an epoch is ``ceil(fraction · N / B)``
   steps and its clock includes every reset and validity check.
 - Score-based, one-shot (:class:`~lessdata.training.SelectOnce`), the scores from short training runs of

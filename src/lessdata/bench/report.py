@@ -430,7 +430,7 @@ def method_notes(settings: dict[str, Any]) -> list[str]:
         "craig": "**craig** (Mirzasoleiman et al., ICML 2020): per-class facility location on the current model's "
                  "last-layer logit gradients (softmax − one-hot), weights = cluster sizes; reselected every k "
                  "epochs as labelled.",
-        "crest": "**crest** (Yang, Xie, Mirzasoleiman, ICML 2023): `CrestTrainer` with its defaults"
+        "crest": "**crest** (Yang, Kang, Mirzasoleiman, ICML 2023): `CrestTrainer` with its defaults"
                  f"{' and ' + str(m['crest_params']) if m.get('crest_params') else ''} (P = 5 random "
                  "class-balanced subsets of max(1% of N, 3 batches), "
                  "a mini-batch coreset from each, quadratic loss model from AdaHessian moments, a validity check "

@@ -361,6 +361,12 @@ def warm_up(labels: np.ndarray) -> None:
     small = np.asarray(labels[:200])
     lessdata.select(rng.normal(size=(len(small), 8)).astype(np.float32), fraction=0.1, method="craig",
                     labels=small, seed=0)
+    classes = int(np.max(labels)) + 1
+    grads = rng.normal(size=(len(small), classes)).astype(np.float32)
+    lessdata.select(grads, fraction=0.3, method="gradmatch", labels=small, seed=0)
+    lessdata.select(grads, fraction=0.3, method="glister", labels=small, seed=0, update="exact",
+                    validation_logits=rng.normal(size=(50, classes)).astype(np.float32),
+                    validation_labels=np.asarray(small[:50]))
 
 
 def warm_up_device(model_factory: Callable[[], Any], train, device, batch_size: int) -> None:

@@ -1,5 +1,8 @@
 """Bridges between numpy arrays and PyTorch: a Dataset over arrays, batch iteration, and back to arrays.
 
+Batches are fetched with one index array wherever the dataset allows it (:class:`ArrayDataset`, a torch
+``TensorDataset``, a ``Subset`` of either, or any dataset with ``__getitems__``): :func:`batch_fetcher`.
+
 Example:
     >>> import numpy as np
     >>> X = np.zeros((5, 28, 28), dtype=np.uint8); y = np.arange(5)
@@ -19,7 +22,8 @@ from collections.abc import Iterator
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, RandomSampler
+from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset, TensorDataset
+from torch.utils.data.dataloader import default_collate
 
 from ..errors import LessdataError
 
@@ -58,11 +62,113 @@ class ArrayDataset(Dataset):
         x = self._convert(self.X[start:stop], batched=True)
         return x if self.y is None else (x, self.y[start:stop])
 
+    def take(self, indices):
+        """Rows ``indices`` (any order, repeats allowed) as one collated batch, with one index and one conversion.
+
+        Equal, element for element, to ``default_collate([self[i] for i in indices])`` (a list ``[x, y]``
+        when there are labels, as ``default_collate`` makes of tuples).
+
+        Example:
+            >>> ds = ArrayDataset(np.arange(12, dtype=np.uint8).reshape(4, 3), [0, 1, 0, 1])
+            >>> x, y = ds.take([3, 0])
+            >>> (x * 255).tolist(), y.tolist()
+            ([[9.0, 10.0, 11.0], [0.0, 1.0, 2.0]], [1, 0])
+        """
+        idx = _rows(_index_tensor(indices), len(self.X))
+        x = self._convert(torch.index_select(self.X, 0, idx), batched=True)
+        return x if self.y is None else [x, torch.index_select(self.y, 0, idx)]
+
+    def __getitems__(self, indices):
+        """Items ``indices`` as a list of samples (torch's DataLoader calls this for a whole batch)."""
+        if not _plain(self, ArrayDataset):  # a subclass with its own __getitem__ keeps it
+            return [self[i] for i in indices]
+        batch = self.take(indices)
+        return list(batch.unbind(0)) if self.y is None else list(zip(batch[0].unbind(0), batch[1].unbind(0)))
+
     def _convert(self, x: torch.Tensor, batched: bool = False) -> torch.Tensor:
         x = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
         if self.shape is not None:
             x = x.reshape((len(x), *self.shape) if batched else self.shape)
         return x
+
+
+def _index_tensor(indices) -> torch.Tensor:
+    """Dataset indices (list, numpy array or tensor) as a 1-D int64 CPU tensor."""
+    if isinstance(indices, torch.Tensor):
+        if indices.is_floating_point() or indices.is_complex():
+            raise LessdataError(f"dataset indices must be integers, got {indices.dtype}")
+        return indices.detach().to("cpu", torch.int64).reshape(-1)
+    idx = np.asarray(indices)
+    if idx.size and idx.dtype.kind not in "iu":
+        raise LessdataError(f"dataset indices must be integers, got dtype {idx.dtype}")
+    return torch.from_numpy(idx.astype(np.int64, copy=False).reshape(-1))
+
+
+def _rows(idx: torch.Tensor, n: int) -> torch.Tensor:
+    """``idx`` with negative entries counted from the end, as ``dataset[i]`` does; IndexError when out of range."""
+    if idx.numel() and (int(idx.min()) < -n or int(idx.max()) >= n):
+        bad = int(idx.min()) if int(idx.min()) < -n else int(idx.max())
+        raise IndexError(f"index {bad} is out of range for a dataset of {n} examples")
+    return torch.where(idx < 0, idx + n, idx) if idx.numel() and int(idx.min()) < 0 else idx
+
+
+def _plain(dataset, cls) -> bool:
+    """``dataset`` is a ``cls`` whose items are ``cls.__getitem__``'s (a subclass may change them)."""
+    return isinstance(dataset, cls) and type(dataset).__getitem__ is cls.__getitem__
+
+
+class BatchFetcher:
+    """``fetch(indices)`` returns ``collate_fn([dataset[i] for i in indices])``, fetched as one batch when it can.
+
+    ``batched`` says how: ``"take"`` (an :class:`ArrayDataset`, a ``TensorDataset`` or a ``Subset`` of one: one
+    index array, already collated; only with the default collate), ``"getitems"`` (the dataset's own
+    ``__getitems__``, as torch's DataLoader uses it, then ``collate_fn``) or ``None`` (one ``dataset[i]`` per
+    item). Made by :func:`batch_fetcher`; picklable when the dataset is, so it can travel to worker processes.
+    """
+
+    def __init__(self, dataset, collate_fn=None):
+        self.dataset = dataset
+        self.collate_fn = collate_fn or default_collate
+        self._root, self._rows = dataset, None  # for a Subset chain: the innermost dataset and the index map
+        while _plain(self._root, Subset):
+            rows = torch.as_tensor(np.asarray(self._root.indices, dtype=np.int64))
+            self._rows = rows if self._rows is None else rows[self._rows]
+            self._root = self._root.dataset
+        if collate_fn is None and (_plain(self._root, ArrayDataset) or _plain(self._root, TensorDataset)):
+            self.batched = "take"
+        elif callable(getattr(dataset, "__getitems__", None)):
+            self.batched = "getitems"
+        else:
+            self.batched = None
+
+    def __call__(self, indices):
+        if self.batched == "take":
+            idx = _index_tensor(indices)
+            if self._rows is not None:
+                idx = torch.index_select(self._rows, 0, _rows(idx, len(self._rows)))
+            if isinstance(self._root, ArrayDataset):
+                return self._root.take(idx)
+            idx = _rows(idx, len(self._root))
+            return [torch.index_select(t, 0, idx.to(t.device)) for t in self._root.tensors]  # a list, as
+            # default_collate makes of tuples
+        items = indices.tolist() if isinstance(indices, (np.ndarray, torch.Tensor)) else list(indices)
+        if self.batched == "getitems":
+            return self.collate_fn(self.dataset.__getitems__(items))
+        return self.collate_fn([self.dataset[i] for i in items])
+
+
+def batch_fetcher(dataset, collate_fn=None) -> BatchFetcher:
+    """A :class:`BatchFetcher`: ``fetch(indices)`` is ``collate_fn([dataset[i] for i in indices])``, with one
+    batched index instead of one ``dataset[i]`` call per item when the dataset supports it.
+
+    Example:
+        >>> import torch
+        >>> from torch.utils.data import TensorDataset
+        >>> fetch = batch_fetcher(TensorDataset(torch.arange(10.0), torch.arange(10) % 2))
+        >>> x, y = fetch([7, 2]); fetch.batched, x.tolist(), y.tolist()
+        ('take', [7.0, 2.0], [1, 0])
+    """
+    return BatchFetcher(dataset, collate_fn)
 
 
 def _label_tensor(y, n: int | None) -> torch.Tensor:
@@ -162,6 +268,12 @@ def _raw_batches(source, batch_size: int):
     if isinstance(source, ArrayDataset):
         for start in range(0, len(source), batch_size):
             yield _split_batch(source.batch(start, start + batch_size))
+        return
+    fetch = batch_fetcher(source) if isinstance(source, (Subset, TensorDataset)) else None
+    if fetch is not None and fetch.batched == "take":
+        n = len(source)
+        for start in range(0, n, batch_size):
+            yield _split_batch(fetch(torch.arange(start, min(start + batch_size, n))))
         return
     loader = source if isinstance(source, DataLoader) else DataLoader(source, batch_size=batch_size)
     for batch in loader:

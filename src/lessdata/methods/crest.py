@@ -1,6 +1,6 @@
 """CREST's selection step: mini-batch coresets from random class-balanced subsets.
 
-Yang, Xie, Mirzasoleiman, "Towards Sustainable Learning: Coresets for Data-efficient Deep Learning", ICML
+Yang, Kang, Mirzasoleiman, "Towards Sustainable Learning: Coresets for Data-efficient Deep Learning", ICML
 2023. One coreset over the whole data (CRAIG) only approximates the full gradient near the point where it was
 selected, and training a non-convex model moves away from that point quickly. CREST instead, at each reset:
 
@@ -179,7 +179,7 @@ def minibatch_coresets(
 
 @register
 class CrestMethod(Method):
-    """CREST's selection (Yang, Xie, Mirzasoleiman, ICML 2023): mini-batch coresets of ``minibatch_size``
+    """CREST's selection (Yang, Kang, Mirzasoleiman, ICML 2023): mini-batch coresets of ``minibatch_size``
     from ``ceil(budget / minibatch_size)`` random class-balanced subsets, by per-class facility location on the
     features (last-layer gradients); weights = cluster sizes rescaled to mean 1 per mini-batch.
 

@@ -43,6 +43,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numba import njit
 
 from .._validation import check_choice, check_features, check_labels
 from ..errors import LessdataError
@@ -157,16 +158,54 @@ class FisherValidation:
 def glister_part(G: np.ndarray, budget: int, validation, *, eta: float, greedy: str = "stochastic",
                  epsilon: float = 0.01, seed: int = 0) -> PartResult:
     """Greedy GLISTER on one part: ``budget`` picks maximising ``η g_i · ∇L_V``, updating ``validation``
-    (a :class:`LogitValidation` or :class:`FisherValidation`) after each pick."""
+    (a :class:`LogitValidation` or :class:`FisherValidation`) after each pick.
+
+    The stochastic greedy samples, without replacement, ``ceil(n / budget · log(1/ε))`` of the examples left at
+    each pick (all of them once fewer are left); ties go to the lowest index. A :class:`LogitValidation` on logit
+    gradients and a :class:`FisherValidation` run in a compiled loop (the random samples are drawn up front,
+    exactly as the step-by-step loop draws them, so the picks are the same); any other ``validation`` object
+    with ``gradient(d)`` and ``step(g)`` runs step by step in Python.
+
+    Example:
+        >>> G = np.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]])
+        >>> part = glister_part(G, 2, FisherValidation(np.array([[1.0, 0.2]]), eta=1.0, update=False),
+        ...                     eta=1.0, greedy="naive")
+        >>> part.indices.tolist(), part.gains.tolist()
+        ([0, 2], [1.0, 0.6])
+    """
     n, d = G.shape
-    rng = np.random.default_rng(seed)
-    G64 = G.astype(np.float64)
-    remaining = np.ones(n, dtype=bool)
+    if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or not 0 <= budget <= n:
+        raise LessdataError(f"cannot pick {budget!r} of {n} examples")
+    G64 = np.ascontiguousarray(G, dtype=np.float64)
     sample = max(1, int(math.ceil(n / max(budget, 1) * math.log(1.0 / epsilon))))
+    if type(validation) is LogitValidation and validation.h is None:
+        validation._bias(d)  # the layout check: logit gradients have C columns
+        draws = _candidate_draws(n, budget, sample, greedy, seed)
+        picks, gains, shift = _greedy_logit(G64, budget, float(eta), draws, validation.z, validation.y,
+                                            validation.eta)
+        validation.z += shift[None, :]  # leave the validation where the step-by-step loop leaves it
+    elif type(validation) is FisherValidation:
+        draws = _candidate_draws(n, budget, sample, greedy, seed)
+        V = validation.V
+        use_fisher = validation.update and d <= len(V)
+        F = (V.T @ V) / len(V) if use_fisher else np.zeros((0, 0))  # d × d, so each update costs d²
+        picks, gains, validation.g = _greedy_fisher(G64, budget, float(eta), draws, validation.g.copy(),
+                                                    validation.eta, F, V, validation.update, use_fisher)
+    else:
+        picks, gains = _greedy_python(G64, budget, validation, float(eta), greedy, sample, seed)
+    return PartResult(indices=np.asarray(picks, dtype=np.int64), weights=np.ones(len(picks), dtype=np.float32),
+                      gains=np.asarray(gains, dtype=np.float64), objective=float(np.sum(gains)))
+
+
+def _greedy_python(G64, budget, validation, eta, greedy, sample, seed):
+    """The greedy loop step by step, for any ``validation`` with ``gradient(d)`` and ``step(g)``."""
+    n, d = G64.shape
+    rng = np.random.default_rng(seed)
+    remaining = np.ones(n, dtype=bool)
     picks, gains = [], []
-    for _ in range(budget):
+    for t in range(budget):
         g_val = validation.gradient(d)
-        if greedy == "naive" or sample >= int(remaining.sum()):
+        if greedy == "naive" or sample >= n - t:
             cands = np.flatnonzero(remaining)
         else:
             cands = np.sort(rng.choice(np.flatnonzero(remaining), size=sample, replace=False))
@@ -177,9 +216,192 @@ def glister_part(G: np.ndarray, budget: int, validation, *, eta: float, greedy: 
         gains.append(float(scores[best]))
         remaining[j] = False
         validation.step(G64[j])
-    gains = np.asarray(gains)
-    return PartResult(indices=np.asarray(picks, dtype=np.int64), weights=np.ones(len(picks), dtype=np.float32),
-                      gains=gains, objective=float(gains.sum()))
+    return picks, gains
+
+
+def _candidate_draws(n: int, budget: int, sample: int, greedy: str, seed: int) -> np.ndarray:
+    """The stochastic greedy's samples, drawn up front: row ``t`` holds the sorted ranks, among the examples
+    left at pick ``t``, of the ones it scores. The draws depend only on how many are left (``n − t``), so they
+    are the very numbers ``rng.choice(np.flatnonzero(remaining), sample, replace=False)`` takes step by step.
+    Picks that score every example left (naive greedy, or ``sample ≥ n − t``) have no row."""
+    rng = np.random.default_rng(seed)
+    rows = 0 if greedy == "naive" else max(0, min(budget, n - sample))
+    draws = np.empty((rows, sample), dtype=np.int64)
+    for t in range(rows):
+        draws[t] = np.sort(rng.choice(n - t, size=sample, replace=False))
+    return draws
+
+
+@njit(nogil=True, cache=True)
+def _fenwick(n):
+    """A Fenwick tree over ``n`` flags, all set: ``_nth`` finds the position of the k-th set flag."""
+    tree = np.zeros(n + 1, dtype=np.int64)
+    for i in range(1, n + 1):
+        tree[i] += 1
+        parent = i + (i & -i)
+        if parent <= n:
+            tree[parent] += tree[i]
+    return tree
+
+
+@njit(nogil=True, cache=True)
+def _clear(tree, i):
+    n = tree.shape[0] - 1
+    i += 1
+    while i <= n:
+        tree[i] -= 1
+        i += i & -i
+
+
+@njit(nogil=True, cache=True)
+def _nth(tree, k):
+    """Position of the ``k``-th (from 0) set flag."""
+    n = tree.shape[0] - 1
+    step = 1
+    while step * 2 <= n:
+        step *= 2
+    pos, left = 0, k + 1
+    while step > 0:
+        if pos + step <= n and tree[pos + step] < left:
+            pos += step
+            left -= tree[pos]
+        step //= 2
+    return pos
+
+
+@njit(nogil=True, cache=True)
+def _best(G, g, eta, t, draws, remaining, tree):
+    """The candidate of largest ``eta · G_i · g`` at pick ``t`` (the lowest index on ties) and its score."""
+    n, d = G.shape
+    best_i, best = -1, 0.0
+    every = t >= draws.shape[0]
+    count = n if every else draws.shape[1]
+    for s in range(count):
+        if every:
+            i = s
+            if not remaining[i]:
+                continue
+        else:
+            i = _nth(tree, draws[t, s])
+        acc = 0.0
+        for p in range(d):
+            acc += G[i, p] * g[p]
+        score = eta * acc
+        if best_i < 0 or score > best:
+            best_i, best = i, score
+    return best_i, best
+
+
+@njit(nogil=True, cache=True, fastmath={"reassoc", "contract", "arcp", "nsz"})
+def _greedy_logit(G, budget, eta, draws, z, y, step_eta):
+    """GLISTER with the exact update for logit gradients: every pick shifts all validation logits by ``−η g_j``.
+
+    The logits are ``z + s`` with one shift vector ``s``, so ``softmax(z_v + s) ∝ E_v ⊙ exp(s − max s)`` with
+    ``E_v = exp(z_v − max z_v)`` computed once: a pick costs a few passes of multiply-adds over the ``m × C``
+    logits and no exponentials (a row whose normaliser underflows is recomputed from its logits). The gradient
+    at the label, ``p_y − 1``, is taken as ``−Σ_{c≠y} p_c``, free of cancellation. Returns the picks, their
+    gains and the final shift ``s``.
+    """
+    n, d = G.shape
+    m, C = z.shape
+    ET = np.empty((C, m))  # class-major, so the passes over the validation rows vectorise
+    other_mask = np.ones((C, m))
+    for v in range(m):
+        top = z[v, 0]
+        for c in range(1, C):
+            top = max(top, z[v, c])
+        for c in range(C):
+            ET[c, v] = np.exp(z[v, c] - top)
+        other_mask[y[v], v] = 0.0
+    shift = np.zeros(C)
+    e, g, row = np.empty(C), np.empty(C), np.empty(C)
+    total, other, inv = np.empty(m), np.empty(m), np.empty(m)
+    remaining = np.ones(n, dtype=np.bool_)
+    tree = _fenwick(n)
+    picks = np.empty(budget, dtype=np.int64)
+    gains = np.empty(budget)
+    for t in range(budget):
+        top = shift.max()
+        for c in range(C):
+            e[c] = np.exp(shift[c] - top)
+        total[:] = 0.0
+        other[:] = 0.0
+        for c in range(C):
+            for v in range(m):
+                p = ET[c, v] * e[c]
+                total[v] += p
+                other[v] += p * other_mask[c, v]
+        for v in range(m):
+            inv[v] = 1.0 / total[v] if total[v] > 1e-200 else 0.0  # 0: handled directly below
+        for c in range(C):
+            acc = 0.0
+            for v in range(m):
+                acc += ET[c, v] * inv[v] * other_mask[c, v]
+            g[c] = acc * e[c]
+        for v in range(m):
+            if inv[v] > 0.0:
+                g[y[v]] -= other[v] * inv[v]
+                continue
+            top_v = z[v, 0] + shift[0]  # the normaliser underflowed: this row from its logits
+            for c in range(1, C):
+                top_v = max(top_v, z[v, c] + shift[c])
+            rest = 0.0
+            for c in range(C):
+                row[c] = np.exp(z[v, c] + shift[c] - top_v)
+                if c != y[v]:
+                    rest += row[c]
+            whole = rest + row[y[v]]
+            for c in range(C):
+                if c != y[v]:
+                    g[c] += row[c] / whole
+            g[y[v]] -= rest / whole
+        for c in range(C):
+            g[c] /= m
+        j, gain = _best(G, g, eta, t, draws, remaining, tree)
+        picks[t], gains[t] = j, gain
+        remaining[j] = False
+        _clear(tree, j)
+        for c in range(C):
+            shift[c] -= step_eta * G[j, c]
+    return picks, gains, shift
+
+
+@njit(nogil=True, cache=True)
+def _greedy_fisher(G, budget, eta, draws, g, step_eta, F, V, update, use_fisher):
+    """GLISTER with the empirical-Fisher update ``∇L_V ← ∇L_V − η F g_j`` (``F = VᵀV / m``, precomputed when
+    ``use_fisher``; else ``Vᵀ(V g_j) / m``), or none (``update=False``). Returns picks, gains, final gradient."""
+    n, d = G.shape
+    m = V.shape[0]
+    remaining = np.ones(n, dtype=np.bool_)
+    tree = _fenwick(n)
+    picks = np.empty(budget, dtype=np.int64)
+    gains = np.empty(budget)
+    u = np.empty(m)
+    for t in range(budget):
+        j, gain = _best(G, g, eta, t, draws, remaining, tree)
+        picks[t], gains[t] = j, gain
+        remaining[j] = False
+        _clear(tree, j)
+        if not update:
+            continue
+        if use_fisher:
+            for p in range(d):
+                acc = 0.0
+                for q in range(d):
+                    acc += F[p, q] * G[j, q]
+                g[p] -= step_eta * acc
+        else:
+            for v in range(m):
+                acc = 0.0
+                for q in range(d):
+                    acc += V[v, q] * G[j, q]
+                u[v] = acc
+            for p in range(d):
+                acc = 0.0
+                for v in range(m):
+                    acc += V[v, p] * u[v]
+                g[p] -= step_eta * acc / m
+    return picks, gains, g
 
 
 def _check_number(value, name: str, low: float = 0.0, open_low: bool = True) -> float:

@@ -27,6 +27,7 @@ Example:
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 from scipy.linalg import solve_triangular
 
 from .._validation import check_choice, check_features, check_labels
@@ -55,8 +56,7 @@ class OmpResult:
         return f"OmpResult(atoms={len(self.indices)}, residual={self.residual:.4g})"
 
 
-def _ridge(L: np.ndarray, c: np.ndarray) -> np.ndarray:
-    return solve_triangular(L.T, solve_triangular(L, c, lower=True), lower=False)
+_DEPENDENT = 1e-10  # an atom whose Schur complement is below this share of the largest Gram entry is dependent
 
 
 def nonnegative_omp(A, b, k: int, *, lam: float = 0.5, tol: float = 1e-4) -> OmpResult:
@@ -64,9 +64,16 @@ def nonnegative_omp(A, b, k: int, *, lam: float = 0.5, tol: float = 1e-4) -> Omp
     approximates ``b``.
 
     Each step adds the unused atom with the largest positive correlation ``a_j · r`` with the residual ``r``,
-    refits ``x = argmin ‖A_Sᵀ x − b‖² + lam ‖x‖²`` on the chosen set (Cholesky factor updated in place), and
-    while some coefficient is negative removes the most negative atom (for good) and refits. Stops at ``k``
-    atoms, when ``‖r‖ ≤ tol ‖b‖``, or when no unused atom correlates positively with ``r``.
+    refits ``x = argmin ‖A_Sᵀ x − b‖² + lam ‖x‖²`` on the chosen set, and while some coefficient is negative
+    removes the most negative atom (for good) and refits. An atom numerically in the span of the chosen ones
+    (its Schur complement in ``A_S A_Sᵀ + lam I`` is below ``1e-10 · (max ‖a‖² + lam)``) is skipped for good.
+    Stops at ``k`` atoms, when ``‖r‖ ≤ tol ‖b‖``, or when no unused atom correlates positively with ``r``.
+
+    Cost: with ``lam`` above that threshold and fewer features ``d`` than ``k``, the refit runs in feature
+    space, ``x = A_S (A_Sᵀ A_S + lam I)⁻¹ b`` (the same ridge solution), on a ``d × d`` Cholesky factor updated
+    by one rank-one update per added atom and one downdate per dropped atom: ``O(n d + |S| d + d²)`` a step,
+    compiled. Otherwise (``lam ≈ 0``: at most ``rank A`` atoms, or ``d ≥ k``) it runs on the Cholesky factor
+    of ``A_S A_Sᵀ + lam I``, extended by one row per added atom.
 
     Example:
         >>> A = np.eye(4)
@@ -74,8 +81,8 @@ def nonnegative_omp(A, b, k: int, *, lam: float = 0.5, tol: float = 1e-4) -> Omp
         >>> res.indices.tolist(), res.coefficients.round(6).tolist()
         ([0, 2], [3.0, 1.0])
     """
-    A = np.asarray(A, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64).reshape(-1)
+    A = np.ascontiguousarray(A, dtype=np.float64)
     if A.ndim != 2 or A.shape[1] != b.shape[0]:
         raise LessdataError(f"atoms must be (n, {b.shape[0]}) to match the target, got shape {A.shape}")
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
@@ -84,14 +91,28 @@ def nonnegative_omp(A, b, k: int, *, lam: float = 0.5, tol: float = 1e-4) -> Omp
         raise LessdataError(f"lam (the ridge penalty) must be a non-negative number, got {lam!r}")
     if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not 0 <= tol < float("inf"):
         raise LessdataError(f"tol must be a non-negative number, got {tol!r}")
+    if not (np.isfinite(A).all() and np.isfinite(b).all()):
+        raise LessdataError("the atoms and the target must be finite (found NaN or inf)")
+    k = min(int(k), A.shape[0])
     norm_b = float(np.linalg.norm(b))
+    if k == 0 or norm_b == 0:
+        return OmpResult([], [], [], norm_b)
+    scale = float(np.max(np.einsum("ij,ij->i", A, A), initial=0.0)) + float(lam)
+    if lam > _DEPENDENT * scale and A.shape[1] < k:  # then no atom is ever dependent: its complement is ≥ lam
+        chosen, x, gains, residual = _omp_feature_space(A, b, k, float(lam), float(tol) * norm_b)
+        return OmpResult(chosen, x, gains, residual)
+    return _omp_atom_space(A, b, k, float(lam), float(tol) * norm_b, _DEPENDENT * scale)
+
+
+def _omp_atom_space(A: np.ndarray, b: np.ndarray, k: int, lam: float, stop: float, dependent: float) -> OmpResult:
+    """Non-negative OMP on the Cholesky factor ``L`` of ``A_S A_Sᵀ + lam I`` (one new row per added atom)."""
     chosen: list[int] = []
     gains: list[float] = []
     banned = np.zeros(A.shape[0], dtype=bool)  # chosen, dropped, or dependent on the chosen: never again
-    Lbuf = np.zeros((min(k, A.shape[0]), min(k, A.shape[0])))  # Cholesky factor of A_S A_Sᵀ + lam I
+    L = np.zeros((k, k))
+    Ab = A @ b
     x, r = np.zeros(0), b.copy()
-    scale = float(np.max(np.einsum("ij,ij->i", A, A), initial=0.0)) + lam
-    while len(chosen) < k and norm_b > 0 and np.linalg.norm(r) > tol * norm_b:
+    while len(chosen) < k and np.linalg.norm(r) > stop:
         corr = A @ r
         corr[banned] = -np.inf
         j = int(np.argmax(corr))
@@ -99,27 +120,158 @@ def nonnegative_omp(A, b, k: int, *, lam: float = 0.5, tol: float = 1e-4) -> Omp
             break
         banned[j] = True
         m = len(chosen)
-        l = solve_triangular(Lbuf[:m, :m], A[chosen] @ A[j], lower=True) if m else np.zeros(0)
+        l = solve_triangular(L[:m, :m], A[chosen] @ A[j], lower=True, check_finite=False) if m else np.zeros(0)
         s2 = float(A[j] @ A[j]) + lam - float(l @ l)
-        if s2 <= 1e-10 * scale:  # numerically in the span of the chosen atoms
+        if s2 <= dependent:  # numerically in the span of the chosen atoms
             continue
-        Lbuf[m, :m], Lbuf[m, m] = l, np.sqrt(s2)
+        L[m, :m], L[m, m] = l, np.sqrt(s2)
         chosen.append(j)
         gains.append(float(np.linalg.norm(r)))  # the norm before; turned into the drop below
-        x = _ridge(Lbuf[: m + 1, : m + 1], A[chosen] @ b)
+        x = _ridge(L[: m + 1, : m + 1], Ab[chosen])
         while chosen and x.min() < 0:
             drop = int(np.argmin(x))
             del chosen[drop], gains[drop]
             m = len(chosen)
             if m:
-                Lbuf[:m, :m] = np.linalg.cholesky(A[chosen] @ A[chosen].T + lam * np.eye(m))
-                x = _ridge(Lbuf[:m, :m], A[chosen] @ b)
+                L[:m, :m] = np.linalg.cholesky(A[chosen] @ A[chosen].T + lam * np.eye(m))
+                x = _ridge(L[:m, :m], Ab[chosen])
             else:
                 x = np.zeros(0)
         r = b - A[chosen].T @ x if chosen else b.copy()
         if chosen and chosen[-1] == j:
             gains[-1] -= float(np.linalg.norm(r))
     return OmpResult(chosen, x, gains, float(np.linalg.norm(r)))
+
+
+def _ridge(L: np.ndarray, c: np.ndarray) -> np.ndarray:
+    y = solve_triangular(L, c, lower=True, check_finite=False)
+    return solve_triangular(L, y, lower=True, trans="T", check_finite=False)
+
+
+@njit(nogil=True, cache=True)
+def _cholesky_update(L, v, sign):
+    """``L Lᵀ + sign · v vᵀ`` in place (lower ``L``; ``v`` is overwritten). False when a downdate loses
+    positive definiteness numerically (the caller then refactors)."""
+    d = L.shape[0]
+    for c in range(d):
+        diag = L[c, c]
+        r2 = diag * diag + sign * v[c] * v[c]
+        if r2 <= 1e-12 * diag * diag:
+            return False
+        r = np.sqrt(r2)
+        cos, sin = r / diag, v[c] / diag
+        L[c, c] = r
+        for i in range(c + 1, d):
+            L[i, c] = (L[i, c] + sign * sin * v[i]) / cos
+            v[i] = cos * v[i] - sin * L[i, c]
+    return True
+
+
+@njit(nogil=True, cache=True)
+def _refactor(L, A, chosen, m, lam):
+    """``L`` = the Cholesky factor of ``A_Sᵀ A_S + lam I``, from scratch (``lam > 0``: positive definite)."""
+    d = L.shape[0]
+    M = lam * np.eye(d)
+    for t in range(m):
+        a = A[chosen[t]]
+        for p in range(d):
+            for q in range(d):
+                M[p, q] += a[p] * a[q]
+    L[:, :] = 0.0
+    for j in range(d):
+        acc = M[j, j]
+        for p in range(j):
+            acc -= L[j, p] * L[j, p]
+        L[j, j] = np.sqrt(acc)
+        for i in range(j + 1, d):
+            acc = M[i, j]
+            for p in range(j):
+                acc -= L[i, p] * L[j, p]
+            L[i, j] = acc / L[j, j]
+
+
+@njit(nogil=True, cache=True)
+def _coefficients(L, A, chosen, m, b, w, x):
+    """``x_t = a_{S_t} · w`` with ``w = (A_Sᵀ A_S + lam I)⁻¹ b``: the ridge solution, by the push-through
+    identity ``(A_S A_Sᵀ + lam I)⁻¹ A_S = A_S (A_Sᵀ A_S + lam I)⁻¹``."""
+    d = L.shape[0]
+    for i in range(d):  # L y = b
+        acc = b[i]
+        for p in range(i):
+            acc -= L[i, p] * w[p]
+        w[i] = acc / L[i, i]
+    for i in range(d - 1, -1, -1):  # Lᵀ w = y
+        acc = w[i]
+        for p in range(i + 1, d):
+            acc -= L[p, i] * w[p]
+        w[i] = acc / L[i, i]
+    for t in range(m):
+        a = A[chosen[t]]
+        acc = 0.0
+        for p in range(d):
+            acc += a[p] * w[p]
+        x[t] = acc
+
+
+@njit(nogil=True, cache=True)
+def _omp_feature_space(A, b, k, lam, stop):
+    """Non-negative OMP with the ridge refit in feature space (see :func:`nonnegative_omp`)."""
+    n, d = A.shape
+    L = np.sqrt(lam) * np.eye(d)
+    chosen = np.empty(k, dtype=np.int64)
+    x = np.zeros(k)
+    gains = np.zeros(k)
+    banned = np.zeros(n, dtype=np.bool_)
+    r = b.copy()
+    w = np.empty(d)
+    v = np.empty(d)
+    m = 0
+    rnorm = np.sqrt(np.sum(b * b))
+    while m < k and rnorm > stop:
+        j, best = -1, -np.inf
+        for i in range(n):  # the first atom of largest correlation, as np.argmax
+            if banned[i]:
+                continue
+            c = 0.0
+            for p in range(d):
+                c += A[i, p] * r[p]
+            if c > best:
+                j, best = i, c
+        if j < 0 or not best > 0:
+            break
+        banned[j] = True
+        chosen[m] = j
+        gains[m] = rnorm  # the norm before; turned into the drop below
+        m += 1
+        v[:] = A[j]
+        if not _cholesky_update(L, v, 1.0):  # an update stays positive definite; refactor all the same
+            _refactor(L, A, chosen, m, lam)
+        _coefficients(L, A, chosen, m, b, w, x)
+        while m > 0:
+            drop, low = 0, x[0]
+            for t in range(1, m):
+                if x[t] < low:
+                    drop, low = t, x[t]
+            if not low < 0:
+                break
+            v[:] = A[chosen[drop]]
+            for t in range(drop, m - 1):
+                chosen[t] = chosen[t + 1]
+                gains[t] = gains[t + 1]
+            m -= 1
+            if not _cholesky_update(L, v, -1.0):
+                _refactor(L, A, chosen, m, lam)
+            if m > 0:
+                _coefficients(L, A, chosen, m, b, w, x)
+        r[:] = b
+        for t in range(m):
+            a = A[chosen[t]]
+            for p in range(d):
+                r[p] -= x[t] * a[p]
+        rnorm = np.sqrt(np.sum(r * r))
+        if m > 0 and chosen[m - 1] == j:
+            gains[m - 1] -= rnorm
+    return chosen[:m].copy(), x[:m].copy(), gains[:m].copy(), rnorm
 
 
 def gradmatch_part(G: np.ndarray, budget: int, target: np.ndarray, *, lam: float, tol: float,

@@ -6,7 +6,7 @@
   (Hutchinson, 1989; Bekas, Kokiopoulou, Saad, 2007, for the diagonal).
 - :class:`CurvatureEMA` keeps the two moments of AdaHessian (Yao et al., AAAI 2021): a bias-corrected
   exponential average of gradients (``beta1 = 0.9``) and of squared Hutchinson diagonals (``beta2 = 0.999``),
-  whose square root is the curvature. CREST (Yang, Xie, Mirzasoleiman, ICML 2023) builds its quadratic loss
+  whose square root is the curvature. CREST (Yang, Kang, Mirzasoleiman, ICML 2023) builds its quadratic loss
   model from these moments; AdaCore (Pooladzandi, Davini, Mirzasoleiman, ICML 2022) preconditions
   per-example last-layer gradients with the curvature of the last layer (:func:`last_layer_hessian_diagonal`,
   :func:`precondition`).

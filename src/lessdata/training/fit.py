@@ -16,9 +16,9 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
 
 from .._validation import check_choice
+from ..data.torch_data import iter_batches
 from ..errors import LessdataError
 from .samplers import CoresetLoader, _weighted_mean
 from .schedules import FullData, Schedule
@@ -123,6 +123,9 @@ def evaluate(
 ) -> dict[str, float]:
     """Accuracy and mean cross-entropy of ``model`` on a dataset yielding ``(x, y)``.
 
+    ``data`` is anything :func:`~lessdata.data.iter_batches` reads (a Dataset, a non-shuffling DataLoader, an
+    ``(X, y)`` pair...); batches are fetched with one index where the dataset allows it.
+
     Example:
         >>> import torch
         >>> from torch.utils.data import TensorDataset
@@ -133,13 +136,17 @@ def evaluate(
     was_training = model.training
     model.eval()
     correct, total, loss_sum = 0, 0, 0.0
-    for x, y in DataLoader(data, batch_size=batch_size, shuffle=False):
-        x, y = x.to(device), y.to(device)
-        out = model(x)
-        loss_sum += float(nn.functional.cross_entropy(out, y, reduction="sum"))
-        correct += int((out.argmax(dim=1) == y).sum())
-        total += int(y.shape[0])
-    model.train(was_training)
+    try:
+        for x, y in iter_batches(data, batch_size=batch_size):
+            if y is None:
+                raise LessdataError("evaluate needs labelled data: a dataset yielding (x, y), or an (X, y) pair")
+            x, y = x.to(device), y.to(device)
+            out = model(x)
+            loss_sum += float(nn.functional.cross_entropy(out, y, reduction="sum"))
+            correct += int((out.argmax(dim=1) == y).sum())
+            total += int(y.shape[0])
+    finally:
+        model.train(was_training)
     if total == 0:
         return {"accuracy": float("nan"), "loss": float("nan")}
     return {"accuracy": correct / total, "loss": loss_sum / total}

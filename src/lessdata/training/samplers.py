@@ -14,6 +14,12 @@ subset and the learning rate keeps its meaning.
 only in the main process (in the sampler and in an index -> weight table): worker processes just read
 ``dataset[i]``. So :meth:`CoresetLoader.set_coreset` can swap the subset between epochs without rebuilding
 the dataset, the DataLoader or (persistent) workers.
+
+Batches are fetched whole where the dataset allows it (a lessdata ``ArrayDataset``, a ``TensorDataset``, a
+``Subset`` of one, or any dataset with ``__getitems__``; see :func:`lessdata.data.torch_data.batch_fetcher`):
+one index array per batch instead of one ``dataset[i]`` per example. Without workers (and without
+``pin_memory`` or a ``collate_fn`` of your own) an ``ArrayDataset`` or ``TensorDataset`` is even indexed
+directly, with no DataLoader in between. The batches are the same, element for element, either way.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from torch.utils.data.dataloader import default_collate
 
 from ..coreset import Coreset
+from ..data.torch_data import batch_fetcher
 from ..errors import LessdataError
 
 __all__ = ["CoresetLoader", "CoresetSampler", "weighted_loss"]
@@ -85,24 +92,45 @@ class CoresetSampler(Sampler[int]):
         return int(self.indices.shape[0])
 
     def __iter__(self) -> Iterator[int]:
+        return iter(self.next_order().tolist())
+
+    def next_order(self) -> np.ndarray:
+        """The indices of the next pass, in the order it visits them (advances the epoch like iterating)."""
         epoch, self.epoch = self.epoch, self.epoch + 1
-        order = self.indices
+        order = self.indices.copy()
         if self.shuffle:
             order = order[np.random.default_rng([self.seed, epoch]).permutation(order.shape[0])]
-        return iter(order.tolist())
+        return order
+
+
+class _Collated:
+    """A batch fetched and collated in one go, with its dataset indices (see ``_Indexed.__getitems__``)."""
+
+    def __init__(self, sample, indices):
+        self.sample, self.indices = sample, indices
 
 
 class _Indexed(Dataset):
-    """``dataset[i]`` paired with ``i``, so the main process can look up the weight of every example."""
+    """``dataset[i]`` paired with ``i``, so the main process can look up the weight of every example.
 
-    def __init__(self, dataset):
+    DataLoader fetches a whole batch through ``__getitems__``: one batched index when the dataset allows it
+    (:func:`~lessdata.data.torch_data.batch_fetcher`), one ``dataset[i]`` per item otherwise.
+    """
+
+    def __init__(self, dataset, collate_fn: Callable | None):
         self.dataset = dataset
+        self.fetch = batch_fetcher(dataset, collate_fn)
 
     def __len__(self) -> int:
         return len(self.dataset)
 
     def __getitem__(self, i):
         return self.dataset[i], i
+
+    def __getitems__(self, indices):
+        if self.fetch.batched is None:
+            return [(self.dataset[i], i) for i in indices]
+        return _Collated(self.fetch(indices), indices)
 
 
 class _CollateWithIndex:
@@ -112,6 +140,8 @@ class _CollateWithIndex:
         self.collate_fn = collate_fn
 
     def __call__(self, items):
+        if isinstance(items, _Collated):
+            return items.sample, torch.as_tensor(items.indices, dtype=torch.long)
         samples, indices = zip(*items, strict=True)
         return self.collate_fn(list(samples)), torch.as_tensor(indices, dtype=torch.long)
 
@@ -178,8 +208,12 @@ class CoresetLoader:
         self.batch_size = batch_size
         self.return_indices = bool(return_indices)
         self.sampler = CoresetSampler(np.arange(self.size), shuffle=shuffle, seed=seed)
+        indexed = _Indexed(dataset, collate_fn)
+        # one batched index per batch straight from the dataset, with no DataLoader in between
+        self._direct = indexed.fetch if indexed.fetch.batched == "take" and num_workers == 0 and not pin_memory \
+            else None
         self._loader = DataLoader(
-            _Indexed(dataset),
+            indexed,
             batch_size=batch_size,
             sampler=self.sampler,
             num_workers=num_workers,
@@ -246,10 +280,20 @@ class CoresetLoader:
     def __iter__(self):
         # A generator: the subset is read at the first batch, not when iter() is called, so a subset swapped
         # in between the two (as Lightning does at epoch start) is the one trained on.
-        for sample, idx in self._loader:
+        for sample, idx in self._batches():
             w = torch.from_numpy(self.weights_of(idx.numpy()))
             fields = tuple(sample) if isinstance(sample, (tuple, list)) else (sample,)
             yield (*fields, w, idx) if self.return_indices else (*fields, w)
+
+    def _batches(self):
+        if self._direct is None:
+            yield from self._loader
+            return
+        order, size = self.sampler.next_order(), self.batch_size
+        stop = len(order) - len(order) % size if self._loader.drop_last else len(order)
+        for start in range(0, stop, size):
+            idx = torch.from_numpy(order[start: start + size])
+            yield self._direct(idx), idx
 
     def __repr__(self) -> str:
         what = "full data" if self.coreset is None else f"coreset {self.coreset.method or 'subset'}"
