@@ -104,3 +104,17 @@ def test_on_demand_bad_inputs():
         ImplicitSimilarity(X, blobs(5, d=3))
     with pytest.raises(LessdataError, match="unknown metric"):
         ImplicitSimilarity(X, metric="manhattan")
+
+
+@pytest.mark.parametrize("method", ["facility_location", "craig"])
+def test_methods_select_the_same_coreset_with_on_demand_storage(method):
+    import lessdata
+
+    X = blobs(1500, seed=8)
+    labels = np.arange(len(X)) % 3
+    stored = lessdata.select(X, fraction=0.1, method=method, labels=labels)
+    on_demand = lessdata.select(X, fraction=0.1, method=method, labels=labels, storage="on_demand")
+    np.testing.assert_array_equal(stored.indices, on_demand.indices)
+    np.testing.assert_array_equal(stored.weights, on_demand.weights)
+    with pytest.raises(LessdataError, match="storage"):
+        lessdata.select(X, fraction=0.1, method=method, storage="disk")

@@ -7,7 +7,7 @@ import numpy as np
 from .functions import FacilityLocation
 from .optimizers import maximize
 from .partition import PartResult
-from .similarity import DEFAULT_MEMORY_CAP, DEFAULT_NEIGHBORS, DEFAULT_ON_DEMAND_ABOVE, build_similarity
+from .similarity import DEFAULT_MEMORY_CAP, DEFAULT_NEIGHBORS, build_similarity
 
 
 def facility_location_part(
@@ -23,12 +23,13 @@ def facility_location_part(
     n_neighbors: int = DEFAULT_NEIGHBORS,
     point_weights: np.ndarray | None = None,
     progress=None,
-    on_demand_above: int | None = DEFAULT_ON_DEMAND_ABOVE,
+    on_demand_above: int | None = None,
 ) -> PartResult:
     """Pick ``budget`` points of one part by facility location; weights are CRAIG cluster sizes.
 
     Dense similarities over ``on_demand_above`` bytes are never stored whole (see
-    :class:`~lessdata.submodular.similarity.ImplicitSimilarity`); ``None`` always stores them.
+    :class:`~lessdata.submodular.similarity.ImplicitSimilarity`); ``None`` (default) stores them: faster
+    when they fit, since storing the live entries after one pick costs about as much as the whole matrix.
     """
     S = build_similarity(X, metric=metric, precomputed=precomputed, memory_cap=memory_cap,
                          n_neighbors=n_neighbors, seed=seed, on_demand_above=on_demand_above)

@@ -37,8 +37,6 @@ METRICS = ("euclidean", "cosine", "rbf", "precomputed")
 DEFAULT_MEMORY_CAP = 2 * 2**30
 EXACT_KNN_LIMIT = 200_000
 DEFAULT_NEIGHBORS = 64
-#: facility location computes dense similarities larger than this on demand instead of storing them
-DEFAULT_ON_DEMAND_ABOVE = 64 * 2**20
 _BLOCK_ROWS = 256  # rows per block: a block stays in cache between the multiply and the transform
 _SCRATCH_BYTES = 2 * 2**20  # scans that keep nothing of a block use blocks of about this size
 
