@@ -35,9 +35,17 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-TEMPLATE = "Question: {prompt}\nAnswer: "
+from _gsm8k import (  # noqa: E402
+    TEMPLATE,
+    add_common_arguments,
+    device_description,
+    resolve_common,
+    run_seeds,
+    test_loss,
+    write_text_atomic,
+)
+
 ARMS = ("batch_b", "batch_B", "colm")
 LABELS = {"batch_b": "batch b", "batch_B": "batch B", "colm": "CoLM B -> b"}
 COLORS = {"batch_b": "tab:blue", "batch_B": "black", "colm": "tab:red"}
@@ -48,34 +56,7 @@ QUICK = {"train_limit": 400, "test_limit": 64, "max_length": 96, "vocab_size": 1
          "lr": 1e-3, "eval_every": 10, "curve_examples": 32, "eval_batch_size": 32}
 
 
-def default_data_dir() -> Path:
-    env = os.environ.get("LESSDATA_DATA")
-    if env and (Path(env) / "gsm8k" / "train.jsonl").exists():
-        return Path(env) / "gsm8k"
-    return ROOT.parent / "shared" / "data" / "gsm8k"
-
-
 # ------------------------------------------------------------------------------------------------ measuring
-def test_loss(model, examples, collator, batch_size: int) -> tuple[float, float]:
-    """(token-weighted, example-mean) response-token loss over ``examples``, in eval mode."""
-    import torch
-
-    from lessdata.llm import per_example_loss
-
-    order = np.argsort([len(ex["input_ids"]) for ex in examples], kind="stable")
-    losses, counts = np.empty(len(examples)), np.empty(len(examples))
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        for start in range(0, len(order), batch_size):
-            rows = order[start:start + batch_size]
-            batch = collator([examples[i] for i in rows])
-            losses[rows] = per_example_loss(model, batch).float().cpu().numpy()
-            counts[rows] = (batch["labels"][:, 1:] != -100).sum(dim=1).numpy()
-    model.train(was_training)
-    return float((losses * counts).sum() / counts.sum()), float(losses.mean())
-
-
 class PeakMemory:
     """Peak memory of a stretch of training: the CUDA allocator's peak, or on CPU the resident set's high-water
     mark (``VmHWM``, reset through ``/proc/self/clear_refs`` after ``malloc_trim``) minus the resident set at the
@@ -330,23 +311,6 @@ def write_plot(seed_results: list[dict], summary: dict, path: Path) -> bool:
     return True
 
 
-def device_description(device: str) -> str:
-    import torch
-
-    parts = [f"torch {torch.__version__}"]
-    try:
-        import transformers
-
-        parts.append(f"transformers {transformers.__version__}")
-    except ImportError:
-        pass
-    if device.startswith("cuda") and torch.cuda.is_available():
-        parts.insert(0, f"GPU {torch.cuda.get_device_name(0)}")
-    else:
-        parts.insert(0, "CPU only")
-    return ", ".join(parts)
-
-
 def write_markdown(result: dict, path: Path, plot_ok: bool) -> None:
     from _common import header
 
@@ -410,58 +374,18 @@ def write_markdown(result: dict, path: Path, plot_ok: bool) -> None:
     if plot_ok:
         lines += [f"![test loss and memory]({path.with_suffix('.png').name})", ""]
     lines += [f"Raw results: `{path.with_suffix('.json').name}`.", ""]
-    tmp = path.with_name(f".{path.stem}.tmp.md")
-    tmp.write_text("\n".join(lines))
-    os.replace(tmp, path)
+    write_text_atomic("\n".join(lines), path)
 
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=None, help="folder with GSM8K train.jsonl and test.jsonl")
-    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
-    parser.add_argument("--quick", action="store_true", help="small slice of GSM8K, 1 seed (CPU, ~1-2 minutes)")
-    parser.add_argument("--seeds", type=int, default=None, help="number of seeds (default 3, quick 1)")
-    parser.add_argument("--parallel", type=int, default=None,
-                        help="seed processes at once (default: all seeds on cuda, 1 on cpu)")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads per seed process")
-    for key, value in FULL.items():
-        kind = float if isinstance(value, float) else int
-        parser.add_argument(f"--{key.replace('_', '-')}", type=kind, default=None,
-                            help=f"default {value} ({QUICK[key]} with --quick)")
+    add_common_arguments(parser, FULL, QUICK, "small slice of GSM8K, 1 seed (CPU, ~1-2 minutes)")
     args = parser.parse_args(argv)
-    if args.device is None:
-        import torch
-
-        args.device = "cuda" if torch.cuda.is_available() else "cpu"
-    cfg = dict(QUICK if args.quick else FULL)
-    for key in FULL:
-        if getattr(args, key) is not None:
-            cfg[key] = getattr(args, key)
+    cfg = resolve_common(parser, args, FULL, QUICK)
     if cfg["b"] < 1 or cfg["steps"] < 1:
         parser.error("--b and --steps must be positive")
-    seeds = args.seeds or (1 if args.quick else 3)
-    parallel = args.parallel or (seeds if args.device.startswith("cuda") else 1)
-    data = args.data or default_data_dir()
-    if not (data / "train.jsonl").exists() or not (data / "test.jsonl").exists():
-        parser.error(f"no GSM8K train.jsonl / test.jsonl in {data} (give --data)")
-    cores = os.cpu_count() or 1
-    cfg.update({"data": str(data), "device": args.device, "quick": args.quick, "seeds": seeds,
-                "parallel": parallel,
-                # CPU: one thread per process (tiny models on shared cores only contend with more)
-                "threads": args.threads or (max(1, cores // parallel) if args.device.startswith("cuda") else 1),
-                "isolate_arms": not args.device.startswith("cuda")})
-
-    started = time.perf_counter()
-    if parallel > 1:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(max_workers=parallel, mp_context=mp.get_context("spawn")) as pool:
-            seed_results = list(pool.map(run_seed, range(seeds), [cfg] * seeds))
-    else:
-        seed_results = [run_seed(seed, cfg) for seed in range(seeds)]
-    wall = time.perf_counter() - started
+    cfg["isolate_arms"] = not args.device.startswith("cuda")
+    seed_results, wall = run_seeds(run_seed, cfg)
     summary = summarize(seed_results)
     from lessdata.bench.tta import machine_info
 
@@ -472,9 +396,7 @@ def main(argv=None) -> dict:
     args.out.mkdir(parents=True, exist_ok=True)
     stem = "colm_gsm8k" + ("_quick" if args.quick else "")
     json_path = args.out / f"{stem}.json"
-    tmp = json_path.with_name(f".{stem}.tmp.json")
-    tmp.write_text(json.dumps(result, indent=1, default=float) + "\n")
-    os.replace(tmp, json_path)
+    write_text_atomic(json.dumps(result, indent=1, default=float) + "\n", json_path)
     plot_ok = write_plot(seed_results, summary, args.out / f"{stem}.png")
     write_markdown(result, args.out / f"{stem}.md", plot_ok)
     for r in summary["rows"]:

