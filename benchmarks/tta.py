@@ -43,6 +43,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from lessdata.bench.arms import ArmOptions
 from lessdata.bench.tta import merge_files, run_tta
 from lessdata.errors import LessdataError
 
@@ -77,6 +78,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--train-size", type=int, default=None)
     parser.add_argument("--test-size", type=int, default=None)
     parser.add_argument("--name", default=None, help="file stem (default: the suite's)")
+    parser.add_argument("--glister-per-class", action="store_true",
+                        help="GLISTER selects per class (default: over all classes at once, as the paper's code)")
     parser.add_argument("--merge", nargs="+", default=None, metavar="JSON",
                         help="merge these seed-process results into one report and exit")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
@@ -98,6 +101,7 @@ def main(argv=None) -> dict:
                 seed_list=_ints(args.seed_list) if args.seed_list else None,
                 train_size=args.train_size or quick_train, test_size=args.test_size or quick_test,
                 name=args.name or suite["name"] + ("_quick" if args.quick else ""), command=command,
+                options=ArmOptions(glister_per_class=args.glister_per_class),
                 log=lambda line: print(line, flush=True))
     except (LessdataError, ValueError) as exc:
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -92,6 +93,27 @@ def test_glister_selects_from_the_pool_left_after_its_validation_split():
     assert len(coreset) == math.ceil(0.2 * len(labels)) and coreset.n == len(labels)
     assert not set(coreset.indices.tolist()) & set(held_out.tolist())
     assert charge is None and selections.seconds
+
+
+def test_glister_per_class_option_balances_the_classes():
+    from lessdata.bench.arms import Arm, ArmOptions, SeedContext, make_schedule
+    from lessdata.bench.tta import model_factory
+    from lessdata.training import fit
+
+    train, _, labels, d = load_benchmark_data("digits", "mlp")
+    torch.manual_seed(0)
+    model = model_factory("mlp", d)()
+    fit(model, train, None, epochs=5, lr=0.05, batch_size=32)  # a trained model's gains favour some classes
+    counts = {}
+    for per_class in (False, True):
+        ctx = SeedContext(train, labels, 0, model_factory("mlp", d), {"batch_size": 32, "lr": 0.05}, epochs=1,
+                          options=ArmOptions(glister_per_class=per_class))
+        schedule, _, _ = make_schedule(Arm("glister", 0.1, 1), ctx)
+        coreset = schedule.coreset_for_epoch(0, model)
+        counts[per_class] = np.bincount(labels[coreset.indices], minlength=10)
+    expected = 0.1 * np.bincount(labels, minlength=10)
+    assert np.abs(counts[True] - expected).max() <= 2  # proportional per-class budgets
+    assert np.abs(counts[False] - expected).max() > 2  # one selection over all classes is not balanced
 
 
 # --------------------------------------------------------------------------------------------- label noise

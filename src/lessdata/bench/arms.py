@@ -119,6 +119,7 @@ class ArmOptions:
     craig_params: dict[str, Any] = field(default_factory=dict)
     gradmatch_full: bool = False  # logit gradients: OMP over 850-dim LeNet gradients is ~4x slower
     glister_validation_fraction: float = 0.1
+    glister_per_class: bool = False  # False: one selection over all classes, as the paper's code
     el2n_runs: int = 2
     el2n_epochs: int | None = None  # None: 10% of the epochs, at least 1
     dynamics_epochs: int | None = None  # None: 20% of the epochs, at least 2
@@ -373,7 +374,8 @@ def _glister_selector(arm: Arm, ctx: SeedContext) -> Callable:
                             f"left after the validation split ({len(pool)})")
     selector = glister_selector(take(ctx.train, pool), ctx.labels[pool], budget=budget,
                                 validation=take(ctx.train, held_out), validation_labels=ctx.labels[held_out],
-                                eta=float(ctx.fit_kwargs.get("lr", 0.1)), seed=ctx.seed, device=ctx.device)
+                                eta=float(ctx.fit_kwargs.get("lr", 0.1)), seed=ctx.seed, device=ctx.device,
+                                per_class=ctx.options.glister_per_class)
 
     def select(model):
         coreset = selector(model)

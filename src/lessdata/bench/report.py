@@ -445,8 +445,10 @@ def method_notes(settings: dict[str, Any]) -> list[str]:
                         "logit gradients (CORDS matches full last-layer gradients; OMP over LeNet's 850-dim ones "
                         "costs several times more per selection here)."),
         "glister": f"**glister** (Killamsetty et al., AAAI 2021), {every}: stochastic greedy on the one-step "
-                   "validation gain with the exact last-layer update (η = the training lr), logit gradients, over "
-                   "all classes at once (the paper's code defaults). Validation set: a stratified "
+                   "validation gain with the exact last-layer update (η = the training lr), logit gradients, "
+                   + ("per class (budget proportional to class size). " if m.get("glister_per_class") else
+                      "over all classes at once (the paper's code defaults). ")
+                   + "Validation set: a stratified "
                    f"{m.get('glister_validation_fraction', 0.1):.0%} of the *training* set (seeded per seed, "
                    "never the test set), held out of GLISTER's selection pool; its subsets still hold `fraction` "
                    "of all training examples. Under label noise the held-out labels are noisy too (no clean "
