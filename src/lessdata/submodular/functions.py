@@ -173,6 +173,19 @@ def _prune_sparse_rows(indptr, indices, data, memo, removed, r0, r1, counts, out
     return r1, q
 
 
+def _collect_live(copy_rows, r0: int, r1: int, stored: int, live_share: float, index_dtype):
+    """Run a pruning kernel (``copy_rows(row, idx, dat, q) -> (next_row, q)``) over rows ``r0..r1-1`` into
+    buffers sized from the estimated live share, growing them whenever the kernel stops because they are full."""
+    cap = int(stored * min(1.0, 1.25 * live_share)) + 1024
+    idx, dat, q, row = np.empty(cap, index_dtype), np.empty(cap, np.float32), 0, r0
+    while True:
+        row, q = copy_rows(row, idx, dat, q)
+        if row == r1:
+            return idx[:q], dat[:q]
+        idx = np.concatenate([idx[:q], np.empty(len(idx), index_dtype)])
+        dat = np.concatenate([dat[:q], np.empty(len(dat), np.float32)])
+
+
 _ROW_BLOCK = 256  # on-demand rows computed per BLAS product
 _THREAD_CHUNK = 2048  # candidates per thread task when a batch of gains is split across cores
 _FIRST_CHECK = 4  # picks before the first pruning check; later checks at 8, 16, 32, ...
@@ -294,23 +307,24 @@ class FacilityLocation:
 
     def _store_live_rows(self, live_share: float) -> None:
         """Second pass over blocks of the on-demand similarity, keeping only the live entries (CSR)."""
-        m = self.n_candidates
-        counts = np.zeros(m, dtype=np.int64)
-        index_dtype = np.int32 if self.n_points < 2**31 else np.int64
+        counts = np.zeros(self.n_candidates, dtype=np.int64)
 
         def keep(start, stop, block):
-            cap = int(block.size * min(1.0, 1.25 * live_share)) + 1024
-            idx, dat, q, row = np.empty(cap, index_dtype), np.empty(cap, np.float32), 0, 0
             removed, local_counts = self.selected_mask[start:stop], counts[start:stop]
-            while True:
-                row, q = _prune_dense(block, self.memo, removed, row, stop - start, local_counts, idx, dat, q)
-                if row == stop - start:
-                    return idx[:q].copy(), dat[:q].copy()
-                idx = np.concatenate([idx[:q], np.empty(len(idx), index_dtype)])
-                dat = np.concatenate([dat[:q], np.empty(len(dat), np.float32)])
 
-        parts = self.S.scan(keep)
-        indptr = np.zeros(m + 1, dtype=np.int64)
+            def copy_rows(row, idx, dat, q):
+                return _prune_dense(block, self.memo, removed, row, stop - start, local_counts, idx, dat, q)
+
+            return _collect_live(copy_rows, 0, stop - start, block.size, live_share, self._index_dtype())
+
+        self._set_live_rows(counts, self.S.scan(keep))
+
+    def _index_dtype(self):
+        return np.int32 if self.n_points < 2**31 else np.int64
+
+    def _set_live_rows(self, counts: np.ndarray, parts: list) -> None:
+        """Store the (indices, data) pieces of consecutive row ranges as CSR rows holding ``counts`` entries."""
+        indptr = np.zeros(self.n_candidates + 1, dtype=np.int64)
         np.cumsum(counts, out=indptr[1:])
         self._set_rows(indptr, np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
 
@@ -389,30 +403,20 @@ class FacilityLocation:
     def _prune(self, live_share: float) -> None:
         """Rebuild the rows keeping only live entries: one pass, row ranges split over threads."""
         _, S, indptr, indices, data = self.rows
-        m = self.n_candidates
-        counts = np.zeros(m, dtype=np.int64)
-        index_dtype = np.int32 if self.n_points < 2**31 else np.int64
-        bounds = np.linspace(0, m, _threads() + 1).astype(np.int64)
+        counts = np.zeros(self.n_candidates, dtype=np.int64)
+        bounds = np.linspace(0, self.n_candidates, _threads() + 1).astype(np.int64)
 
         def run(r0, r1):
-            stored = (indptr[r1] - indptr[r0]) if self.sparse else (r1 - r0) * self.n_points
-            cap = int(stored * min(1.0, 1.25 * live_share)) + 1024
-            idx, dat, q, row = np.empty(cap, index_dtype), np.empty(cap, np.float32), 0, r0
-            while True:
+            def copy_rows(row, idx, dat, q):
                 if self.sparse:
-                    row, q = _prune_sparse_rows(indptr, indices, data, self.memo, self.selected_mask,
-                                                row, r1, counts, idx, dat, q)
-                else:
-                    row, q = _prune_dense(S, self.memo, self.selected_mask, row, r1, counts, idx, dat, q)
-                if row == r1:
-                    return idx[:q], dat[:q]
-                idx = np.concatenate([idx[:q], np.empty(len(idx), index_dtype)])
-                dat = np.concatenate([dat[:q], np.empty(len(dat), np.float32)])
+                    return _prune_sparse_rows(indptr, indices, data, self.memo, self.selected_mask, row, r1, counts,
+                                              idx, dat, q)
+                return _prune_dense(S, self.memo, self.selected_mask, row, r1, counts, idx, dat, q)
 
-        parts = list(_pool().map(lambda b: run(*b), zip(bounds[:-1], bounds[1:])))
-        indptr = np.zeros(m + 1, dtype=np.int64)
-        np.cumsum(counts, out=indptr[1:])
-        self._set_rows(indptr, np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+            stored = (indptr[r1] - indptr[r0]) if self.sparse else (r1 - r0) * self.n_points
+            return _collect_live(copy_rows, r0, r1, stored, live_share, self._index_dtype())
+
+        self._set_live_rows(counts, list(_pool().map(lambda b: run(*b), zip(bounds[:-1], bounds[1:]))))
 
     def value(self) -> float:
         return float(np.dot(self.w.astype(np.float64), self.memo.astype(np.float64)))
