@@ -315,7 +315,9 @@ class FacilityLocation:
             def copy_rows(row, idx, dat, q):
                 return _prune_dense(block, self.memo, removed, row, stop - start, local_counts, idx, dat, q)
 
-            return _collect_live(copy_rows, 0, stop - start, block.size, live_share, self._index_dtype())
+            idx, dat = _collect_live(copy_rows, 0, stop - start, block.size, live_share, self._index_dtype())
+            # copies, so that the next block reuses the freed buffers instead of faulting in fresh pages
+            return idx.copy(), dat.copy()
 
         self._set_live_rows(counts, self.S.scan(keep))
 
