@@ -17,5 +17,6 @@ from . import (  # noqa: F401  (registration side effects)
     scores,
 )
 from .registry import Method, get_method, methods, register
+from .selection import select
 
-__all__ = ["Method", "get_method", "methods", "register"]
+__all__ = ["Method", "get_method", "methods", "register", "select"]
