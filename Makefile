@@ -1,39 +1,54 @@
 # Two commands do all the set-up on a fresh machine: `make demo` and `make test`.
-# Both create and reuse .venv; torch is pinned to the local CPU build (2.13.0).
+# Both create and reuse .venv. This project's machines install the local CPU build of torch (pinned here
+# only; the library itself accepts current torch releases).
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-stamp
 TORCH := torch==2.13.0
+BASE := $(VENV)/.base-stamp
+DEMO_STAMP := $(VENV)/.demo-stamp
+TEST_STAMP := $(VENV)/.test-stamp
 
-.PHONY: demo test test-all lint bench-engine bench-tta clean
+.PHONY: demo test test-all lint docs bench-engine bench-tta clean
 
-$(STAMP): pyproject.toml
+$(BASE):
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet $(TORCH)
-	$(BIN)/python -m pip install --quiet -e ".[dev,lightning,ray,llm]" $(TORCH)
-	touch $(STAMP)
+	touch $(BASE)
 
-demo: $(STAMP)
+# The demo needs the core package only.
+$(DEMO_STAMP): pyproject.toml $(BASE)
+	$(BIN)/python -m pip install --quiet -e . $(TORCH)
+	touch $(DEMO_STAMP)
+
+# The tests exercise every optional integration (Lightning, Ray, Hugging Face, the docs build).
+$(TEST_STAMP): pyproject.toml $(BASE)
+	$(BIN)/python -m pip install --quiet -e ".[dev,lightning,ray,llm,docs]" $(TORCH)
+	touch $(TEST_STAMP) $(DEMO_STAMP)
+
+demo: $(DEMO_STAMP)
 	$(BIN)/lessdata demo
 
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(BIN)/python -m pytest -m "not slow" -q
 
-test-all: $(STAMP)
+test-all: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check src tests benchmarks
 
-bench-engine: $(STAMP)
+docs: $(TEST_STAMP)
+	$(BIN)/mkdocs build --strict --site-dir site
+
+bench-engine: $(TEST_STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[bench]" $(TORCH)
 	$(BIN)/python benchmarks/engine.py
 
-bench-tta: $(STAMP)
+bench-tta: $(TEST_STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[bench]" $(TORCH)
 	$(BIN)/lessdata bench tta --dataset fashion-mnist --model cnn --methods full,random,rs2,craig --fractions 0.1,0.3 --seeds 3
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache
+	rm -rf $(VENV) build dist site src/*.egg-info .pytest_cache
