@@ -369,8 +369,9 @@ def compute_signals(
     }
     manifest_path = out / MANIFEST
     if manifest_path.exists() and not overwrite:
+        _read_manifest(out)  # a damaged manifest is reported, not resumed from
         old = json.loads(manifest_path.read_text())
-        changed = sorted(k for k in settings if old.get("settings", {}).get(k) != settings[k])
+        changed = sorted(k for k in settings if old["settings"].get(k) != settings[k])
         if changed:
             raise LessdataError(f"{out} holds signals computed with other settings ({', '.join(changed)}); "
                                 "use a new output folder or overwrite=True")
@@ -435,6 +436,53 @@ def _shard_dim(path: Path) -> int:
 
 
 # ------------------------------------------------------------------------------------ reading back
+def _read_manifest(root: Path) -> tuple[int, int]:
+    """``(n, n_shards)`` from the folder's manifest, or one line saying what is wrong with it."""
+    where = root / MANIFEST
+    try:
+        manifest = json.loads(where.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise LessdataError(f"cannot read the signal manifest {where}: {exc}") from None
+    settings = manifest.get("settings") if isinstance(manifest, dict) else None
+    n = settings.get("n") if isinstance(settings, dict) else None
+    n_shards = manifest.get("n_shards") if isinstance(manifest, dict) else None
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in (n, n_shards)):
+        raise LessdataError(f"the signal manifest {where} is damaged: it needs settings.n and n_shards as "
+                            "positive integers; rerun compute_signals with overwrite=True")
+    if n_shards > n:
+        raise LessdataError(f"the signal manifest {where} is damaged: {n_shards} shards for {n} rows")
+    return n, n_shards
+
+
+def _missing_shards(root: Path, n_shards: int, shown: int = 11) -> list[int]:
+    """Up to ``shown`` missing shard numbers, found without probing every number of a huge claimed count."""
+    present = {p.name for p in root.glob("*.parquet")}
+    missing = []
+    for s in range(n_shards):
+        if shard_name(s) not in present:
+            missing.append(s)
+            if len(missing) == shown:
+                break
+    return missing
+
+
+def _read_shard(path: Path):
+    """One shard as a pyarrow table with a fixed-size ``signal`` list column and an ``id`` column."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowException) as exc:
+        raise LessdataError(f"cannot read the signal shard {path}: {exc}") from None
+    if "signal" not in table.column_names or "id" not in table.column_names:
+        raise LessdataError(f"the signal shard {path} has no 'signal' or 'id' column; columns are: "
+                            f"{', '.join(table.column_names) or 'none'}")
+    if not pa.types.is_fixed_size_list(table.schema.field("signal").type):
+        raise LessdataError(f"the 'signal' column of {path} is not a fixed-size list of floats")
+    return table
+
+
 def is_signal_dir(path) -> bool:
     """True when ``path`` is a folder written by :func:`compute_signals`."""
     return Path(path).is_dir() and (Path(path) / MANIFEST).is_file()
@@ -446,21 +494,19 @@ def read_signals(path, labels=None) -> tuple[np.ndarray, np.ndarray | None, np.n
     ``labels``: ``None`` uses the shards' ``label`` column when there is one; a column name; or ``False``
     for none. Fails with one line when a shard is missing or the ids are not ``0..n-1`` in order.
     """
-    import pyarrow.parquet as pq
 
     root = Path(path)
     if not is_signal_dir(root):
         raise LessdataError(f"{root} is not a signal folder written by compute_signals (no {MANIFEST})")
-    manifest = json.loads((root / MANIFEST).read_text())
-    n, n_shards = manifest["settings"]["n"], manifest["n_shards"]
-    missing = [s for s in range(n_shards) if not (root / shard_name(s)).is_file()]
+    n, n_shards = _read_manifest(root)
+    missing = _missing_shards(root, n_shards)
     if missing:
         shown = ", ".join(map(str, missing[:10])) + (", ..." if len(missing) > 10 else "")
         raise LessdataError(f"signals in {root} are incomplete: shard(s) {shown} of {n_shards} missing; "
                             "rerun compute_signals to finish them")
     X_parts, y_parts, id_parts = [], [], []
     for s in range(n_shards):
-        table = pq.read_table(root / shard_name(s))
+        table = _read_shard(root / shard_name(s))
         column = table.column("signal").combine_chunks()
         dim = column.type.list_size
         X_parts.append(column.flatten().to_numpy(zero_copy_only=False).reshape(-1, dim))
