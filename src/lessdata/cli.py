@@ -565,6 +565,12 @@ def inspect(
     stats = summary["weights"]
     weights.add_row(*(_format_number(stats[k]) for k in ("min", "mean", "max", "sum")))
     out.print(weights)
+    if summary["epoch_size"] != summary["size"]:  # repeat-aware (e.g. USEFUL): how often each example is seen
+        repeats = Table("multiplicity", "examples", title=f"per epoch: {summary['epoch_size']:,} visits",
+                        title_justify="left")
+        for multiplicity, count in summary["multiplicities"].items():
+            repeats.add_row(f"{multiplicity}", f"{count:,}")
+        out.print(repeats)
     if summary["partition_counts"]:
         parts = Table("label", "selected", title="per part", title_justify="left")
         for label, count in summary["partition_counts"].items():

@@ -31,6 +31,9 @@ class Coreset:
         seed: the random seed used.
         seconds: wall-clock seconds spent selecting.
         n: number of points in the data the coreset was selected from (``None`` if unknown).
+        multiplicities: int64, one per index (default all ones): how many times each example appears in one
+            training epoch. An example with multiplicity ``m`` is visited ``m`` times per epoch with its
+            weight unchanged (upsampling, as in USEFUL), which is not the same as weight ``m`` under SGD.
     """
 
     indices: np.ndarray
@@ -43,6 +46,7 @@ class Coreset:
     seed: int | None = None
     seconds: float = 0.0
     n: int | None = None
+    multiplicities: np.ndarray | None = None
 
     def __post_init__(self):
         self.indices = np.asarray(self.indices, dtype=np.int64).reshape(-1)
@@ -53,7 +57,8 @@ class Coreset:
         )
         if self.partition is not None:
             self.partition = np.asarray(self.partition, dtype=np.int64).reshape(-1)
-        for name in ("weights", "gains", "partition"):
+        self.multiplicities = _check_multiplicities(self.multiplicities, k)
+        for name in ("weights", "gains", "partition", "multiplicities"):
             arr = getattr(self, name)
             if arr is not None and arr.shape[0] != k:
                 raise LessdataError(f"Coreset.{name} has {arr.shape[0]} entries but there are {k} indices")
@@ -70,15 +75,26 @@ class Coreset:
     def __len__(self) -> int:
         return int(self.indices.shape[0])
 
+    @property
+    def epoch_size(self) -> int:
+        """Examples visited in one training epoch: the sum of the multiplicities."""
+        return int(self.multiplicities.sum())
+
+    def epoch_indices(self) -> np.ndarray:
+        """Dataset indices of one epoch before shuffling: each index repeated by its multiplicity."""
+        return np.repeat(self.indices, self.multiplicities)
+
     def __repr__(self) -> str:
         of = f" of {self.n}" if self.n is not None else ""
+        per_epoch = f", epoch_size={self.epoch_size}" if self.epoch_size != len(self) else ""
         return (
-            f"Coreset(method={self.method!r}, size={len(self)}{of}, weight_sum={float(self.weights.sum()):.6g}, "
+            f"Coreset(method={self.method!r}, size={len(self)}{of}{per_epoch}, "
+            f"weight_sum={float(self.weights.sum()):.6g}, "
             f"objective={self.objective:.6g}, seconds={self.seconds:.3f})"
         )
 
     def __eq__(self, other) -> bool:
-        """Same selection: indices, weights, gains, partition, objective, method, params and seed.
+        """Same selection: indices, weights, multiplicities, gains, partition, objective, method, params, seed.
 
         Time and the execution backend (which never changes the selection) are not compared."""
         if not isinstance(other, Coreset):
@@ -91,6 +107,7 @@ class Coreset:
         return (
             np.array_equal(self.indices, other.indices)
             and np.array_equal(self.weights, other.weights)
+            and np.array_equal(self.multiplicities, other.multiplicities)
             and np.array_equal(self.gains, other.gains, equal_nan=True)
             and same_part
             and (self.objective == other.objective or (np.isnan(self.objective) and np.isnan(other.objective)))
@@ -130,6 +147,8 @@ class Coreset:
             "seconds": self.seconds,
             "seed": self.seed,
             "weights": stats,
+            "epoch_size": self.epoch_size,
+            "multiplicities": {int(m): int(c) for m, c in zip(*np.unique(self.multiplicities, return_counts=True))},
             "partition_counts": self.partition_counts(),
             "params": self.params,
         }
@@ -166,6 +185,7 @@ class Coreset:
                         weights=self.weights,
                         gains=self.gains,
                         partition=part,
+                        multiplicities=self.multiplicities,
                         meta=np.array(self._meta()),
                     )
             else:
@@ -173,7 +193,13 @@ class Coreset:
                 import pyarrow.parquet as pq
 
                 table = pa.table(
-                    {"index": self.indices, "weight": self.weights, "gain": self.gains, "partition": part}
+                    {
+                        "index": self.indices,
+                        "weight": self.weights,
+                        "gain": self.gains,
+                        "partition": part,
+                        "multiplicity": self.multiplicities,
+                    }
                 )
                 table = table.replace_schema_metadata({b"lessdata": self._meta().encode()})
                 pq.write_table(table, tmp)
@@ -190,6 +216,8 @@ class Coreset:
             if suffix == ".npz":
                 with np.load(path, allow_pickle=False) as z:
                     cols = {k: z[k] for k in ("indices", "weights", "gains", "partition")}
+                    # files written before multiplicities existed: every example once per epoch
+                    cols["multiplicities"] = z["multiplicities"] if "multiplicities" in z.files else None
                     meta = json.loads(str(z["meta"]))
             elif suffix == ".parquet":
                 import pyarrow.parquet as pq
@@ -204,6 +232,9 @@ class Coreset:
                     "weights": table.column("weight").to_numpy(),
                     "gains": table.column("gain").to_numpy(),
                     "partition": table.column("partition").to_numpy(),
+                    "multiplicities": (
+                        table.column("multiplicity").to_numpy() if "multiplicity" in table.column_names else None
+                    ),
                 }
             else:
                 raise LessdataError(f"cannot read a Coreset from {path.name!r}: expected .npz or .parquet")
@@ -222,6 +253,7 @@ class Coreset:
             seed=meta["seed"],
             seconds=meta["seconds"],
             n=meta.get("n"),
+            multiplicities=cols["multiplicities"],
         )
 
     # ----------------------------------------------------------------------------------- torch side
@@ -245,6 +277,9 @@ class Coreset:
     def to_sampler(self, dataset=None, num_samples: int | None = None, replacement: bool = True, generator=None):
         """A weighted torch sampler over dataset indices: draws selected examples with probability ∝ weight.
 
+        With multiplicities, an example is drawn with probability ∝ weight × multiplicity, and one pass draws
+        :attr:`epoch_size` samples by default.
+
         Training with it on the full dataset approximates the weighted coreset loss in expectation. Use
         ``lessdata.training`` loaders when you want the weights delivered with each batch instead.
         """
@@ -255,11 +290,11 @@ class Coreset:
             self._check_dataset(dataset)
         if len(self) == 0:
             raise LessdataError("cannot build a sampler from an empty Coreset")
-        probs = torch.as_tensor(self.weights, dtype=torch.float64)
+        probs = torch.as_tensor(self.weights, dtype=torch.float64) * torch.as_tensor(self.multiplicities)
         if not torch.isfinite(probs).all() or (probs < 0).any() or probs.sum() <= 0:
             raise LessdataError("Coreset weights must be finite, non-negative and not all zero to sample")
         indices = torch.as_tensor(self.indices)
-        count = len(self) if num_samples is None else int(num_samples)
+        count = self.epoch_size if num_samples is None else int(num_samples)
         if not replacement and count > len(self):
             raise LessdataError(f"cannot draw {count} samples without replacement from {len(self)} points")
 
@@ -272,6 +307,24 @@ class Coreset:
                 return iter(indices[draws].tolist())
 
         return CoresetSampler()
+
+
+def _check_multiplicities(multiplicities, k: int) -> np.ndarray:
+    """Positive integers, one per index; ``None`` means every example once per epoch."""
+    if multiplicities is None:
+        return np.ones(k, dtype=np.int64)
+    raw = np.asarray(multiplicities)
+    if raw.dtype == bool or not (np.issubdtype(raw.dtype, np.integer) or np.issubdtype(raw.dtype, np.floating)):
+        raise LessdataError(f"Coreset.multiplicities must be positive integers, got dtype {raw.dtype}")
+    raw = raw.reshape(-1)
+    if raw.size and not np.isfinite(raw).all():
+        raise LessdataError("Coreset.multiplicities must be positive integers, got a non-finite value")
+    if raw.size and (raw != np.round(raw)).any():
+        bad = raw[raw != np.round(raw)][0]
+        raise LessdataError(f"Coreset.multiplicities must be positive integers, got {bad.item()!r}")
+    if raw.size and (raw < 1).any():
+        raise LessdataError(f"Coreset.multiplicities must be positive integers, got {raw[raw < 1][0].item()!r}")
+    return raw.astype(np.int64)
 
 
 def _selection_params(params: dict) -> dict:

@@ -69,7 +69,8 @@ class FitResult:
     over the epoch's examples), ``train_accuracy`` (on the epoch's subset), ``train_seconds``,
     ``selection_seconds``, ``eval_seconds``, ``cumulative_seconds`` (training + selection so far: the
     time-to-accuracy clock), ``wall_seconds`` (everything since the start, evaluation included),
-    ``subset_size``, ``fraction``, ``selections`` (so far) and ``lr``.
+    ``subset_size`` (distinct examples), ``epoch_size`` (examples visited, counting each by its coreset
+    multiplicity), ``fraction``, ``selections`` (so far) and ``lr``.
     """
 
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -307,6 +308,7 @@ def fit(
             "cumulative_seconds": clock,
             "wall_seconds": time.perf_counter() - start,
             "subset_size": len(loader.indices),
+            "epoch_size": loader.epoch_size,
             "fraction": len(loader.indices) / loader.size,
             "selections": schedule.selections,
             "lr": lr_now,

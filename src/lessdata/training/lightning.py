@@ -43,7 +43,8 @@ class CoresetCallback(_pl.Callback):
             ``train_dataloader()`` returned.
         log: also log ``lessdata/subset_size`` and ``lessdata/selection_seconds`` through the module.
 
-    ``history`` keeps one record per epoch: ``epoch``, ``subset_size``, ``selection_seconds``, ``selections``.
+    ``history`` keeps one record per epoch: ``epoch``, ``subset_size``, ``epoch_size`` (examples visited,
+    counting coreset multiplicities), ``selection_seconds``, ``selections``.
 
     Example:
         >>> trainer = L.Trainer(max_epochs=5, callbacks=[CoresetCallback(RS2Rounds(n=60000, fraction=0.1))])
@@ -79,6 +80,7 @@ class CoresetCallback(_pl.Callback):
         record = {
             "epoch": epoch,
             "subset_size": len(loader.indices),
+            "epoch_size": loader.epoch_size,
             "selection_seconds": seconds,
             "selections": self.schedule.selections,
         }

@@ -10,6 +10,9 @@ clusters they represent). In a mini-batch loop that is a per-example weighted lo
 Weights are rescaled to mean 1 within the coreset, so a uniform coreset trains exactly like plain SGD on the
 subset and the learning rate keeps its meaning.
 
+A Coreset's ``multiplicities`` say how many times each example is visited per epoch: an example with
+multiplicity ``m`` appears ``m`` times in every shuffled epoch, each time with its (unchanged) weight.
+
 :class:`CoresetLoader` wraps a ``torch.utils.data.DataLoader`` over the user's own dataset. The subset lives
 only in the main process (in the sampler and in an index -> weight table): worker processes just read
 ``dataset[i]``. So :meth:`CoresetLoader.set_coreset` can swap the subset between epochs without rebuilding
@@ -75,12 +78,18 @@ def _weighted_mean(losses: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
 class CoresetSampler(Sampler[int]):
     """Yields the dataset indices of the current subset, reshuffled each epoch from ``(seed, epoch)``.
 
+    With ``multiplicities`` (positive integers, one per index), index ``i`` appears ``multiplicities[i]``
+    times in every epoch, its copies shuffled among the rest.
+
     The epoch advances by one each time the sampler is iterated; :meth:`set_epoch` pins it (PyTorch
     Lightning calls it before every epoch, as it does for ``DistributedSampler``).
     """
 
-    def __init__(self, indices: np.ndarray, shuffle: bool = True, seed: int = 0):
+    def __init__(
+        self, indices: np.ndarray, shuffle: bool = True, seed: int = 0, multiplicities: np.ndarray | None = None
+    ):
         self.indices = np.asarray(indices, dtype=np.int64)
+        self.multiplicities = None if multiplicities is None else np.asarray(multiplicities, dtype=np.int64)
         self.shuffle = bool(shuffle)
         self.seed = int(seed)
         self.epoch = 0
@@ -89,7 +98,7 @@ class CoresetSampler(Sampler[int]):
         self.epoch = int(epoch)
 
     def __len__(self) -> int:
-        return int(self.indices.shape[0])
+        return int(self.indices.shape[0]) if self.multiplicities is None else int(self.multiplicities.sum())
 
     def __iter__(self) -> Iterator[int]:
         return iter(self.next_order().tolist())
@@ -97,7 +106,14 @@ class CoresetSampler(Sampler[int]):
     def next_order(self) -> np.ndarray:
         """The indices of the next pass, in the order it visits them (advances the epoch like iterating)."""
         epoch, self.epoch = self.epoch, self.epoch + 1
-        order = self.indices.copy()
+        if self.multiplicities is None:
+            order = self.indices.copy()
+        else:
+            if self.multiplicities.shape != self.indices.shape:
+                raise LessdataError(
+                    f"{self.multiplicities.shape[0]} multiplicities for {self.indices.shape[0]} indices"
+                )
+            order = np.repeat(self.indices, self.multiplicities)
         if self.shuffle:
             order = order[np.random.default_rng([self.seed, epoch]).permutation(order.shape[0])]
         return order
@@ -150,7 +166,8 @@ class CoresetLoader:
     """Iterate mini-batches of a coreset (or of the full data) with per-example weights.
 
     Each batch is ``(x, y, w)`` — the fields of the user's samples followed by ``w``, a float32 tensor of
-    weights (mean 1 over the coreset; all ones when training on the full data). With
+    weights (mean 1 over the coreset; all ones when training on the full data). An example whose coreset
+    multiplicity is ``m`` comes ``m`` times per epoch, with the same weight each time. With
     ``return_indices=True`` the batch also ends with ``idx``, the LongTensor of dataset indices, for
     callbacks that record per-example training dynamics.
 
@@ -232,6 +249,7 @@ class CoresetLoader:
         """Train on ``coreset`` from the next epoch on (``None``: the full data with weight 1)."""
         if coreset is None:
             self.sampler.indices = np.arange(self.size, dtype=np.int64)
+            self.sampler.multiplicities = None
             self._weight_of = None
             self.coreset = None
             return
@@ -252,6 +270,8 @@ class CoresetLoader:
         table = np.zeros(self.size, dtype=np.float32)
         table[coreset.indices] = weights
         self.sampler.indices = coreset.indices.copy()
+        repeated = coreset.multiplicities is not None and bool((coreset.multiplicities != 1).any())
+        self.sampler.multiplicities = coreset.multiplicities.copy() if repeated else None
         self._weight_of = table
         self.coreset = coreset
 
@@ -261,8 +281,13 @@ class CoresetLoader:
 
     @property
     def indices(self) -> np.ndarray:
-        """Dataset indices of the current subset (selection order, before shuffling)."""
+        """Dataset indices of the current subset (selection order, before shuffling), each once."""
         return self.sampler.indices
+
+    @property
+    def epoch_size(self) -> int:
+        """Examples visited per epoch: the subset size, counting each example by its multiplicity."""
+        return len(self.sampler)
 
     def weights_of(self, indices: Sequence[int] | np.ndarray | torch.Tensor) -> np.ndarray:
         """Training weights of the given dataset indices (0 for examples outside the current subset)."""
@@ -297,5 +322,7 @@ class CoresetLoader:
 
     def __repr__(self) -> str:
         what = "full data" if self.coreset is None else f"coreset {self.coreset.method or 'subset'}"
-        size = f"{len(self.sampler)} of {self.size} examples"
+        size = f"{len(self.sampler.indices)} of {self.size} examples"
+        if len(self.sampler) != len(self.sampler.indices):
+            size += f", {len(self.sampler)} per epoch"
         return f"CoresetLoader({what}: {size}, batch_size={self.batch_size})"
