@@ -97,3 +97,26 @@ def test_cli_reads_a_folder_that_is_not_signal_shards(tmp_path):
     result = CliRunner().invoke(app, ["select", str(tmp_path / "d"), "-f", "0.1", "-o", str(tmp_path / "o.npz")])
     assert result.exit_code == 2
     assert "is a folder but not one of signal shards" in result.stderr
+
+
+@pytest.mark.parametrize("address, message", [
+    ("127.0.0.1:1", "could not connect to the Ray cluster at '127.0.0.1:1'"),
+    ("ray://127.0.0.1:1", "could not connect"),
+    ("not an address", "not of the form host:port"),
+])
+def test_an_unreachable_ray_address_fails_in_seconds(address, message):
+    import time
+
+    from lessdata.backends.ray import _probe
+
+    start = time.perf_counter()
+    with pytest.raises(LessdataError, match=message):
+        _probe(address)
+    assert time.perf_counter() - start < 6
+
+
+def test_auto_and_none_addresses_are_not_probed():
+    from lessdata.backends.ray import _probe
+
+    _probe(None)
+    _probe("auto")

@@ -86,7 +86,7 @@ def flaky(marker_dir: Path, how: str):
 X_FLAKY = None
 
 
-@pytest.mark.parametrize("how", ["raise", "exit"])
+@pytest.mark.parametrize("how", ["exit"])
 def test_failed_task_is_retried_and_the_result_is_unchanged(tmp_path, blobs, how):
     global X_FLAKY
     X_FLAKY, y = blobs(1200, 4, centers=4)
@@ -98,6 +98,16 @@ def test_failed_task_is_retried_and_the_result_is_unchanged(tmp_path, blobs, how
     assert (tmp_path / f"{how}-1").exists()  # the first attempt did fail
     local = partitioned_coreset(fn, 1200, 60, y, seed=0, backend="local")
     assert_same_selection(local, on_ray)
+
+
+def test_an_exception_in_the_selection_is_raised_once_as_itself(tmp_path, blobs):
+    global X_FLAKY
+    X_FLAKY, y = blobs(400, 4, centers=4)
+    from lessdata.backends.ray import RayBackend
+
+    with pytest.raises(RuntimeError, match="transient failure"):
+        partitioned_coreset(flaky(tmp_path, "raise"), 400, 20, y, seed=0, backend=RayBackend(min_task_points=1))
+    assert [p.name for p in tmp_path.iterdir()] == ["raise-1"]  # one attempt, no retry
 
 
 def test_bad_input_in_a_worker_is_raised_once_not_retried(tmp_path):

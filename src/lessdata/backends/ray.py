@@ -7,9 +7,10 @@ read-only, zero-copy. Each part carries its own seed (from :func:`~lessdata.subm
 results come back in item order, so the Coreset is identical to the local backend's for the same seed,
 whatever the grouping, the scheduling or the retries.
 
-Fault tolerance: a task whose worker dies, or that raises anything but a :class:`~lessdata.LessdataError`,
-is retried (``max_retries`` times). A ``LessdataError`` is bad input, so it is not retried: it is sent back
-and raised here with its one-line message.
+Fault tolerance: a task whose worker or node dies is retried (``max_retries`` times). An exception raised
+by the selection itself is deterministic (same part, same seed), so it is not retried: a
+:class:`~lessdata.LessdataError` (bad input) is sent back and raised here with its one-line message, and
+any other exception is raised here once, as its own type.
 
     >>> import lessdata
     >>> cs = lessdata.select(X, fraction=0.01, method="craig", labels=y, backend="ray")   # doctest: +SKIP
@@ -27,6 +28,7 @@ import logging
 import math
 import pickle
 import re
+import socket
 
 from ..errors import LessdataError, require
 
@@ -50,12 +52,28 @@ def connect(address: str | None = None, **init_kwargs):
     """
     ray = import_ray()
     if not ray.is_initialized():
+        _probe(address)
         kwargs = {"include_dashboard": False, "logging_level": logging.WARNING, **init_kwargs}
         try:
             ray.init(address=address, **kwargs)
         except ConnectionError as exc:
             raise LessdataError(f"could not connect to the Ray cluster at {address!r}: {exc}") from None
     return ray
+
+
+def _probe(address: str | None, timeout: float = 5.0) -> None:
+    """Fail in seconds, with one line, when a ``host:port`` / ``ray://host:port`` address does not answer
+    (``ray.init`` would otherwise retry for minutes)."""
+    if not address or address in ("auto", "local"):
+        return
+    found = re.fullmatch(r"(?:ray://)?\[?([^\]\s]+?)\]?:(\d+)", address.strip())
+    if found is None:
+        raise LessdataError(f"Ray address {address!r} is not of the form host:port, ray://host:port or 'auto'")
+    host, port = found.group(1), int(found.group(2))
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        raise LessdataError(f"could not connect to the Ray cluster at {address!r}: {exc}") from None
 
 
 class _Failed:
@@ -147,7 +165,7 @@ class RayBackend:
     Args:
         address: Ray cluster to use (see :func:`connect`); ignored when Ray is already initialised.
         num_cpus: CPUs each task reserves (its numba / faiss threads are limited to them).
-        max_retries: how many times a task is retried after its worker died or it raised.
+        max_retries: how many times a task is retried after its worker or node died.
         min_task_points: parts are grouped into one task until the group holds this many points (never
             more than a quarter of the points per CPU of the cluster, so every CPU gets work).
         init_kwargs: extra keyword arguments for ``ray.init`` when this backend starts Ray.
@@ -194,7 +212,7 @@ class RayBackend:
         target = max(1, min(self.min_task_points, math.ceil(total / (4 * cpus / self.num_cpus))))
         groups = group_items(items, target)
         task = _remote_group().options(
-            num_cpus=self.num_cpus, max_retries=self.max_retries, retry_exceptions=True,
+            num_cpus=self.num_cpus, max_retries=self.max_retries, retry_exceptions=False,
             name="lessdata.part",
         )
         pending = {task.remote(fn_ref, [items[i] for i in group]): g for g, group in enumerate(groups)}
@@ -205,7 +223,13 @@ class RayBackend:
                 done, _ = ray.wait(list(pending), num_returns=1)
                 for ref in done:
                     g = pending.pop(ref)
-                    out = ray.get(ref)
+                    try:
+                        out = ray.get(ref)
+                    except ray.exceptions.RayTaskError as exc:  # raised by the selection: once, as itself
+                        cause = getattr(exc, "cause", None)
+                        if isinstance(cause, BaseException):
+                            raise cause from None
+                        raise
                     if isinstance(out, _Failed):
                         raise LessdataError(out.message)
                     results[g] = out
