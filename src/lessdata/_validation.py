@@ -68,3 +68,138 @@ def check_choice(value: str, choices, what: str) -> str:
     if value not in choices:
         raise LessdataError(f"unknown {what} {value!r}; choose one of: {', '.join(sorted(choices))}")
     return value
+
+
+# ------------------------------------------------------------------------------------ parameter constraints
+# A table maps each parameter to a list of accepted forms (scikit-learn's ``_parameter_constraints`` idea):
+#
+#     {"minibatch_size": [Interval(int, 1, None)], "subset_size": [Interval(int, 1, None), None],
+#      "metric": [Options("rbf", "euclidean")], "backend": [NameOr(("local", "ray"), "map")]}
+#
+# A value is valid when any form accepts it; :func:`check_params` checks a whole table and raises one line:
+# "method 'crest': minibatch_size must be an int ≥ 1, got 0".
+
+
+class Interval:
+    """Numbers of ``kind`` (``int``; or ``float``, which also accepts ints) between ``low`` and ``high``.
+
+    ``closed`` is ``"both"``, ``"left"``, ``"right"`` or ``"neither"``; ``None`` bounds are open-ended.
+    Bools, strings, NaN and (for ``float``) infinities are rejected.
+    """
+
+    def __init__(self, kind: type, low: float | None = None, high: float | None = None, closed: str = "both"):
+        if kind not in (int, float) or closed not in ("both", "left", "right", "neither"):
+            raise TypeError(f"Interval({kind!r}, closed={closed!r})")
+        self.kind, self.low, self.high, self.closed = kind, low, high, closed
+
+    def accepts(self, value) -> bool:
+        if isinstance(value, (bool, np.bool_)):
+            return False
+        if self.kind is int and not isinstance(value, (int, np.integer)):
+            return False
+        if not isinstance(value, (int, float, np.integer, np.floating)) or not math.isfinite(value):
+            return False
+        low_ok = self.low is None or (value >= self.low if self.closed in ("both", "left") else value > self.low)
+        high_ok = self.high is None or (value <= self.high if self.closed in ("both", "right") else value < self.high)
+        return low_ok and high_ok
+
+    def describe(self) -> str:
+        what = "an int" if self.kind is int else "a number"
+        low, high = _plain_number(self.low), _plain_number(self.high)
+        if self.low is None and self.high is None:
+            return what
+        if self.high is None:
+            return f"{what} {'≥' if self.closed in ('both', 'left') else '>'} {low}"
+        if self.low is None:
+            return f"{what} {'≤' if self.closed in ('both', 'right') else '<'} {high}"
+        left = "[" if self.closed in ("both", "left") else "("
+        right = "]" if self.closed in ("both", "right") else ")"
+        return f"{what} in {left}{low}, {high}{right}"
+
+
+class Options:
+    """One of a fixed set of strings."""
+
+    def __init__(self, *names: str):
+        self.names = tuple(names)
+
+    def accepts(self, value) -> bool:
+        return isinstance(value, str) and value in self.names
+
+    def describe(self) -> str:
+        return "one of " + ", ".join(repr(name) for name in self.names)
+
+
+class NameOr:
+    """A registered name (one of ``names``) or an object with every method in ``methods`` (e.g. a backend
+    given as ``"local"`` / ``"ray"`` or as any object with ``map()``)."""
+
+    def __init__(self, names, *methods: str):
+        self.options, self.methods = Options(*names), methods
+
+    def accepts(self, value) -> bool:
+        if isinstance(value, str):
+            return self.options.accepts(value)
+        return all(callable(getattr(value, m, None)) for m in self.methods)
+
+    def describe(self) -> str:
+        return f"{self.options.describe()} or an object with {', '.join(m + '()' for m in self.methods)}"
+
+
+class Satisfies:
+    """Any value ``test(value)`` accepts, described as ``description`` (e.g. ``"a DynamicsRecorder"``)."""
+
+    def __init__(self, description: str, test):
+        self.description, self.test = description, test
+
+    def accepts(self, value) -> bool:
+        return self.test(value)
+
+    def describe(self) -> str:
+        return self.description
+
+
+#: True or False (numpy bools too; not 0 / 1)
+BOOL = Satisfies("a bool", lambda v: isinstance(v, (bool, np.bool_)))
+#: an array-like: a numpy array or anything with a shape (tensors, sparse matrices), or a list / tuple
+ARRAY = Satisfies("an array", lambda v: hasattr(v, "shape") or isinstance(v, (list, tuple)))
+#: any callable
+CALLABLE = Satisfies("a callable", callable)
+#: a dict-like mapping
+MAPPING = Satisfies("a mapping", lambda v: isinstance(v, Mapping))
+#: anything at all (for parameters checked against the data, e.g. an object whose use is checked later)
+ANY = Satisfies("anything", lambda v: True)
+
+
+def _plain_number(x):
+    return int(x) if isinstance(x, float) and x.is_integer() else x
+
+
+def _accepts(form, value) -> bool:
+    return value is None if form is None else form.accepts(value)
+
+
+def describe_forms(forms) -> str:
+    """``[Interval(int, 1, None), None]`` -> ``"an int ≥ 1 or None"``."""
+    texts = ["None" if form is None else form.describe() for form in forms]
+    return texts[0] if len(texts) == 1 else ", ".join(texts[:-1]) + " or " + texts[-1]
+
+
+def _show(value) -> str:
+    if hasattr(value, "shape") and hasattr(value, "dtype"):
+        return f"<{type(value).__name__} shape={tuple(value.shape)}>"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_param(owner: str, name: str, value, forms) -> None:
+    """Raise ``"{owner}: {name} must be {forms}, got {value!r}"`` unless one of ``forms`` accepts ``value``."""
+    if not any(_accepts(form, value) for form in forms):
+        raise LessdataError(f"{owner}: {name} must be {describe_forms(forms)}, got {_show(value)}")
+
+
+def check_params(owner: str, params: Mapping, constraints: Mapping) -> None:
+    """Check every parameter in ``params`` that has an entry in ``constraints`` (one message format)."""
+    for name, value in params.items():
+        if name in constraints:
+            check_param(owner, name, value, constraints[name])

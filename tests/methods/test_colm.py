@@ -70,13 +70,13 @@ def test_deterministic_and_bad_parameters():
     src = np.arange(64) % 3
     assert lessdata.select(X, budget=20, method="colm", labels=src, seed=4) == \
         lessdata.select(X, budget=20, method="colm", labels=src, seed=4)
-    with pytest.raises(LessdataError, match="zo_dim must be an integer >= 1"):
+    with pytest.raises(LessdataError, match="method 'colm': zo_dim must be an int ≥ 1, got 0"):
         lessdata.select(X, budget=5, method="colm", zo_dim=0)
     with pytest.raises(LessdataError, match="small_source_size"):
         lessdata.select(X, budget=5, method="colm", small_source_size=-1)
     with pytest.raises(LessdataError, match="precomputed"):
         lessdata.select(X, budget=5, method="colm", metric="precomputed")
-    with pytest.raises(LessdataError, match="unknown optimizer"):
+    with pytest.raises(LessdataError, match="optimizer must be one of"):
         lessdata.select(X, budget=5, method="colm", optimizer="magic")
     with pytest.raises(LessdataError, match="unknown parameter"):
         lessdata.select(X, budget=5, method="colm", zodim=5)

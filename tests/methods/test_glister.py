@@ -146,7 +146,7 @@ def test_selector_uses_the_models_validation_logits():
 
 @pytest.mark.parametrize("params, message", [
     ({"eta": 0.0}, "eta"),
-    ({"greedy": "lazy"}, "unknown greedy"),
+    ({"greedy": "lazy"}, "greedy must be one of 'naive', 'stochastic', got 'lazy'"),
     ({"update": "exact"}, "validation_logits= and validation_labels="),
     ({"validation_logits": np.zeros((2, 3)), "validation_labels": [0, 1]}, "logit gradients need 3"),
     ({"validation_logits": np.zeros((2, 4)), "validation_labels": [0, 7]}, "class ids in \\[0, 4\\)"),

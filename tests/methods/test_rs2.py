@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import lessdata
 from lessdata.errors import LessdataError
 from lessdata.methods.registry import get_method
 from lessdata.methods.rs2 import Rs2Method, rs2_round_indices
@@ -73,16 +74,17 @@ def test_with_replacement_rounds_are_independent_uniform_subsets():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"n": 10, "budget": 11, "round_": 0}, "budget"),
-        ({"n": 10, "budget": 0, "round_": 0}, "budget"),
-        ({"n": 10, "budget": 5, "round_": -1}, "round"),
-        ({"n": 10, "budget": 5, "round_": 1.5}, "round"),
-        ({"n": 10, "budget": 5, "round_": 0, "seed": None}, "seed"),
+        ({"n": 10, "budget": 11, "round": 0}, "budget 11 is larger than the number of points"),
+        ({"n": 10, "budget": 0, "round": 0}, "budget must be at least 1"),
+        ({"n": 10, "budget": 5, "round": -1}, "method 'rs2': round must be an int ≥ 0, got -1"),
+        ({"n": 10, "budget": 5, "round": 1.5}, "method 'rs2': round must be an int ≥ 0, got 1.5"),
+        ({"n": 10, "budget": 5, "round": True}, "round must be an int ≥ 0, got True"),
+        ({"n": 10, "budget": 5, "round": 0, "seed": None}, "seed must be a non-negative integer"),
     ],
 )
 def test_bad_parameters_raise_one_clear_error(kwargs, message):
-    with pytest.raises(LessdataError, match=message):
-        _round(**kwargs)
+    with pytest.raises(LessdataError, match=message):  # checked once, by select() and the method's table
+        lessdata.select(None, method="rs2", **kwargs)
 
 
 def test_unknown_parameter_is_rejected():

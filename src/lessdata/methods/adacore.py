@@ -37,10 +37,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._validation import ARRAY, Interval
 from ..errors import LessdataError
 from ._selector import SelectorState
 from .facility_location import FacilityLocationMethod
-from .registry import register
+from .registry import FEATURE_METRIC, register
 
 __all__ = ["AdaCoreMethod", "adacore_selector", "precondition_gradients"]
 
@@ -76,10 +77,14 @@ class AdaCoreMethod(FacilityLocationMethod):
     description = "AdaCore: per-class facility location on Hessian-preconditioned gradients; weights = cluster sizes"
     signals = ("last_layer_gradients", "hessian_diagonal")
     defaults = {**FacilityLocationMethod.defaults, "metric": "euclidean", "curvature": None, "damping": 0.01}
+    parameter_constraints = {
+        **FacilityLocationMethod.parameter_constraints,
+        "metric": FEATURE_METRIC,  # it preconditions the gradients: a precomputed similarity does not apply
+        "curvature": [ARRAY, None],
+        "damping": [Interval(float, 0, None)],
+    }
 
     def run(self, X, budget, labels, seed, n, progress=None):
-        if self.params["metric"] == "precomputed":
-            raise LessdataError("adacore preconditions gradients; metric='precomputed' does not apply")
         if self.params["curvature"] is not None:
             X = precondition_gradients(X, self.params["curvature"], self.params["damping"])
         return super().run(X, budget, labels, seed, n, progress)

@@ -35,14 +35,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_choice
+from .._validation import Interval
 from ..coreset import Coreset
-from ..errors import LessdataError
-from ..submodular.optimizers import OPTIMIZERS
 from ..submodular.selection import facility_location_part
-from ..submodular.similarity import check_metric
 from ._partitioned import partitioned_coreset
-from .registry import Method, register
+from .registry import BUDGET_POLICY, EPSILON, FEATURE_METRIC, OPTIMIZER, Method, register
 
 __all__ = ["ColmMethod", "small_source_mask", "top_coordinates"]
 
@@ -95,17 +92,14 @@ class ColmMethod(Method):
         "budget_policy": "proportional",
     }
 
-    def __init__(self, **params):
-        super().__init__(**params)
-        p = self.params
-        for name, low in (("zo_dim", 1), ("small_source_size", 0)):
-            v = p[name]
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
-                raise LessdataError(f"{name} must be an integer >= {low}, got {v!r}")
-        check_metric(p["metric"])
-        if p["metric"] == "precomputed":
-            raise LessdataError("method 'colm' computes its own similarity; metric='precomputed' is not supported")
-        check_choice(p["optimizer"], OPTIMIZERS, "optimizer")
+    parameter_constraints = {
+        "zo_dim": [Interval(int, 1, None)],
+        "small_source_size": [Interval(int, 0, None)],
+        "metric": FEATURE_METRIC,  # it computes its own similarity on the sparsified gradients
+        "optimizer": OPTIMIZER,
+        "epsilon": EPSILON,
+        "budget_policy": BUDGET_POLICY,
+    }
 
     def run(self, X, budget, labels, seed, n, progress=None):
         p = self.params

@@ -20,15 +20,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_choice, check_features
+from .._validation import ARRAY, BOOL, Interval, Options, check_choice, check_features
 from ..errors import LessdataError
 from ..submodular.coverage import clip_coverage, clip_coverage_scores, cross_modal_similarity
 from ..submodular.functions import GraphCut
-from ..submodular.optimizers import OPTIMIZERS, maximize
+from ..submodular.optimizers import maximize
 from ..submodular.partition import PartResult
 from ..submodular.similarity import DEFAULT_MEMORY_CAP
 from ._partitioned import partitioned_coreset
-from .registry import Method, register
+from .registry import BACKEND, BUDGET_POLICY, EPSILON, MEMORY_CAP, OPTIMIZER, Method, register
 from .scores import rank
 
 __all__ = ["clip_scores", "pair_embeddings", "sas_scores", "semdedup_group_weights", "semdedup_max_similarity"]
@@ -97,6 +97,8 @@ class _LatentClassMethod(Method):
     partitioned = True
     base_defaults = {"n_clusters": None, "class_prompts": None, "budget_policy": "proportional",
                      "backend": "local"}
+    base_constraints = {"n_clusters": [Interval(int, 1, None), None], "class_prompts": [ARRAY, None],
+                        "budget_policy": BUDGET_POLICY, "backend": BACKEND}
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -126,7 +128,7 @@ class _LatentClassMethod(Method):
 def _resolve_optimizer(optimizer, non_monotone: bool) -> str:
     if optimizer is None:
         return "random_greedy" if non_monotone else "lazy"
-    return check_choice(optimizer, OPTIMIZERS, "optimizer")
+    return optimizer
 
 
 @register
@@ -150,13 +152,13 @@ class SASMethod(_LatentClassMethod):
     signals = ("embeddings",)
     defaults = {**_LatentClassMethod.base_defaults, "lam": 0.5, "clip": True, "optimizer": None, "epsilon": 0.01,
                 "memory_cap": DEFAULT_MEMORY_CAP}
+    parameter_constraints = {**_LatentClassMethod.base_constraints, "lam": [Interval(float, 0, None)],
+                             "clip": [BOOL], "optimizer": [*OPTIMIZER, None], "epsilon": EPSILON,
+                             "memory_cap": MEMORY_CAP}
 
     def __init__(self, **params):
         super().__init__(**params)
-        lam = self.params["lam"]
-        if isinstance(lam, bool) or not isinstance(lam, (int, float, np.number)) or not lam >= 0:
-            raise LessdataError(f"lam must be a non-negative number, got {lam!r}")
-        self.optimizer = _resolve_optimizer(self.params["optimizer"], float(lam) > 0.5)
+        self.optimizer = _resolve_optimizer(self.params["optimizer"], float(self.params["lam"]) > 0.5)
 
     def run(self, X, budget, labels, seed, n, progress=None):
         p = self.params
@@ -190,6 +192,7 @@ class SASRankMethod(_LatentClassMethod):
     description = "SAS ranking: per latent class, keep the largest summed positive cosine similarity"
     signals = ("embeddings",)
     defaults = dict(_LatentClassMethod.base_defaults)
+    parameter_constraints = dict(_LatentClassMethod.base_constraints)
 
     def run(self, X, budget, labels, seed, n, progress=None):
         labels = self._partition(X, labels, seed)
@@ -226,13 +229,12 @@ class ClipCovMethod(_LatentClassMethod):
     signals = ("image_embeddings", "text_embeddings")
     defaults = {**_LatentClassMethod.base_defaults, "text": None, "lam": 2.0, "redundancy": 0.0,
                 "optimizer": None, "epsilon": 0.01, "memory_cap": DEFAULT_MEMORY_CAP}
+    parameter_constraints = {**_LatentClassMethod.base_constraints, "text": [ARRAY, None],
+                             "lam": [Interval(float, 0, None)], "redundancy": [Interval(float, 0, None)],
+                             "optimizer": [*OPTIMIZER, None], "epsilon": EPSILON, "memory_cap": MEMORY_CAP}
 
     def __init__(self, **params):
         super().__init__(**params)
-        for key in ("lam", "redundancy"):
-            value = self.params[key]
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not value >= 0:
-                raise LessdataError(f"{key} must be a non-negative number, got {value!r}")
         self.optimizer = _resolve_optimizer(self.params["optimizer"], float(self.params["redundancy"]) > 0.5)
 
     def run(self, X, budget, labels, seed, n, progress=None):
@@ -268,6 +270,7 @@ class _PairScoreMethod(Method):
     partitioned = True
     signals = ("image_embeddings", "text_embeddings")
     base_defaults = {"text": None, "budget_policy": "proportional", "backend": "local"}
+    base_constraints = {"text": [ARRAY, None], "budget_policy": BUDGET_POLICY, "backend": BACKEND}
 
     def scores(self, X) -> np.ndarray:
         raise NotImplementedError
@@ -295,6 +298,7 @@ class ClipScoreMethod(_PairScoreMethod):
     name = "clip_score"
     description = "CLIP score: keep the image-caption pairs with the highest cosine similarity"
     defaults = dict(_PairScoreMethod.base_defaults)
+    parameter_constraints = dict(_PairScoreMethod.base_constraints)
 
     def scores(self, X):
         return clip_scores(X, self.params["text"])
@@ -312,6 +316,8 @@ class CRhoMethod(_PairScoreMethod):
     name = "c_rho"
     description = "C-RHO: CLIP score under a longer-trained minus a partially trained model; keep the highest"
     defaults = {**_PairScoreMethod.base_defaults, "partial_image": None, "partial_text": None}
+    parameter_constraints = {**_PairScoreMethod.base_constraints, "partial_image": [ARRAY, None],
+                             "partial_text": [ARRAY, None]}
 
     def scores(self, X):
         p = self.params
@@ -440,14 +446,9 @@ class SemDeDupMethod(Method):
     description = "SemDeDup (Abbas et al. 2023): drop semantic near-duplicates within k-means clusters"
     signals = ("embeddings",)
     defaults = {"epsilon": None, "keep": "hard", "n_clusters": None, "iterations": 20, "restarts": 3}
-
-    def __init__(self, **params):
-        super().__init__(**params)
-        check_choice(self.params["keep"], ("hard", "easy", "random"), "keep")
-        eps = self.params["epsilon"]
-        if eps is not None and (isinstance(eps, bool) or not isinstance(eps, (int, float, np.number))
-                                or not 0 <= eps <= 2):
-            raise LessdataError(f"epsilon must be a number in [0, 2] (1 - cosine threshold), got {eps!r}")
+    parameter_constraints = {"epsilon": [Interval(float, 0, 2), None],  # 1 - the cosine threshold
+                             "keep": [Options("hard", "easy", "random")], "n_clusters": [Interval(int, 1, None), None],
+                             "iterations": [Interval(int, 1, None)], "restarts": [Interval(int, 1, None)]}
 
     def run(self, X, budget, labels, seed, n, progress=None):
         from ..coreset import Coreset

@@ -32,15 +32,14 @@ import math
 
 import numpy as np
 
-from .._validation import check_choice
+from .._validation import Interval
 from ..coreset import Coreset
 from ..errors import LessdataError
-from ..submodular.optimizers import OPTIMIZERS
 from ..submodular.selection import facility_location_part
-from ..submodular.similarity import check_metric, dense_similarity
+from ..submodular.similarity import dense_similarity
 from ._partitioned import partitioned_coreset
 from ._selector import SelectorState
-from .registry import Method, register
+from .registry import EPSILON, FEATURE_METRIC, OPTIMIZER, Method, register
 
 __all__ = ["CrestMethod", "crest_selector", "minibatch_coresets", "random_subset_size", "random_subsets"]
 
@@ -199,16 +198,14 @@ class CrestMethod(Method):
         "epsilon": 0.01,
     }
 
-    def __init__(self, **params):
-        super().__init__(**params)
-        p = self.params
-        m = p["minibatch_size"]
-        if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1:
-            raise LessdataError(f"minibatch_size must be a positive integer, got {m!r}")
-        check_metric(p["metric"])
-        if p["metric"] == "precomputed":
-            raise LessdataError("crest selects from random subsets of features; metric='precomputed' does not apply")
-        check_choice(p["optimizer"], OPTIMIZERS, "optimizer")
+    parameter_constraints = {
+        "minibatch_size": [Interval(int, 1, None)],
+        "subset_fraction": [Interval(float, 0, 1, closed="right")],
+        "subset_size": [Interval(int, 1, None), None],
+        "metric": FEATURE_METRIC,  # it selects from random subsets of the features
+        "optimizer": OPTIMIZER,
+        "epsilon": EPSILON,
+    }
 
     def run(self, X, budget, labels, seed, n, progress=None):
         p = self.params

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from .._validation import check_choice
+from .._validation import ARRAY, Options
 from ..errors import LessdataError
-from ..submodular.optimizers import OPTIMIZERS
 from ..submodular.selection import facility_location_part
-from ..submodular.similarity import DEFAULT_MEMORY_CAP, DEFAULT_NEIGHBORS, check_metric
+from ..submodular.similarity import DEFAULT_MEMORY_CAP, DEFAULT_NEIGHBORS
 from ._partitioned import partitioned_coreset
-from .registry import Method, register
+from .registry import BACKEND, BUDGET_POLICY, EPSILON, MEMORY_CAP, METRIC, N_NEIGHBORS, OPTIMIZER, Method, register
 
 #: ``dense`` stores each part's similarity (under ``memory_cap``); ``on_demand`` never stores it whole: rows
 #: are computed from the features as needed and only the entries still live after the first pick are kept
@@ -38,12 +37,17 @@ class FacilityLocationMethod(Method):
         "backend": "local",
         "storage": "dense",
     }
-
-    def __init__(self, **params):
-        super().__init__(**params)
-        check_metric(self.params["metric"])
-        check_choice(self.params["optimizer"], OPTIMIZERS, "optimizer")
-        check_choice(self.params["storage"], STORAGE, "storage")
+    parameter_constraints = {
+        "metric": METRIC,
+        "optimizer": OPTIMIZER,
+        "epsilon": EPSILON,
+        "budget_policy": BUDGET_POLICY,
+        "memory_cap": MEMORY_CAP,
+        "n_neighbors": N_NEIGHBORS,
+        "similarity": [ARRAY, None],
+        "backend": BACKEND,
+        "storage": [Options(*STORAGE)],
+    }
 
     @property
     def needs_features(self):

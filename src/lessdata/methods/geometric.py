@@ -12,11 +12,11 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .._validation import check_choice
+from .._validation import Interval, Options, check_choice
 from ..errors import LessdataError
 from ..submodular.partition import PartResult
 from ._partitioned import partitioned_coreset
-from .registry import Method, register
+from .registry import BACKEND, BUDGET_POLICY, Method, register
 
 __all__ = ["herding", "kcenter_greedy", "prototype_distances"]
 
@@ -189,6 +189,7 @@ class _EmbeddingMethod(Method):
     signals = ("embeddings", "features")
     partitioned = True
     base_defaults = {"budget_policy": "proportional", "backend": "local"}
+    base_constraints = {"budget_policy": BUDGET_POLICY, "backend": BACKEND}
 
     def _uniform(self, size: int, budget: int) -> np.ndarray:
         return np.full(budget, size / budget, dtype=np.float32)
@@ -206,11 +207,8 @@ class KCenterGreedyMethod(_EmbeddingMethod):
     name = "kcenter_greedy"
     description = "k-center greedy (Sener & Savarese 2018) on embeddings: farthest-point picks; weights n_c/k_c"
     defaults = {**_EmbeddingMethod.base_defaults, "init": "random", "weights": "uniform"}
-
-    def __init__(self, **params):
-        super().__init__(**params)
-        check_choice(self.params["init"], ("random", "mean"), "init")
-        check_choice(self.params["weights"], ("uniform", "cluster"), "weights")
+    parameter_constraints = {**_EmbeddingMethod.base_constraints, "init": [Options("random", "mean")],
+                             "weights": [Options("uniform", "cluster")]}
 
     def run(self, X, budget, labels, seed, n, progress=None):
         def select_part(part):
@@ -235,6 +233,7 @@ class HerdingMethod(_EmbeddingMethod):
     name = "herding"
     description = "herding (Welling 2009): greedily match the mean embedding; weights n_c/k_c"
     defaults = dict(_EmbeddingMethod.base_defaults)
+    parameter_constraints = dict(_EmbeddingMethod.base_constraints)
 
     def run(self, X, budget, labels, seed, n, progress=None):
         def select_part(part):
@@ -264,11 +263,9 @@ class PrototypesMethod(_EmbeddingMethod):
     description = "self-supervised prototypes (Sorscher et al. 2022): k-means distance, keep hard or easy"
     defaults = {**_EmbeddingMethod.base_defaults, "clusters": None, "keep": "hard", "metric": "cosine",
                 "iterations": 20, "restarts": 3}
-
-    def __init__(self, **params):
-        super().__init__(**params)
-        check_choice(self.params["keep"], ("hard", "easy"), "keep")
-        check_choice(self.params["metric"], ("cosine", "euclidean"), "metric")
+    parameter_constraints = {**_EmbeddingMethod.base_constraints, "clusters": [Interval(int, 1, None), None],
+                             "keep": [Options("hard", "easy")], "metric": [Options("cosine", "euclidean")],
+                             "iterations": [Interval(int, 1, None)], "restarts": [Interval(int, 1, None)]}
 
     def run(self, X, budget, labels, seed, n, progress=None):
         from .scores import rank

@@ -45,12 +45,12 @@ import math
 import numpy as np
 from numba import njit
 
-from .._validation import check_choice, check_features, check_labels
+from .._validation import ARRAY, Interval, Options, check_features, check_labels
 from ..errors import LessdataError
-from ..submodular.partition import BUDGET_POLICIES, PartResult
+from ..submodular.partition import PartResult
 from ._partitioned import partitioned_coreset
 from ._selector import SelectorState
-from .registry import Method, register
+from .registry import BACKEND, BUDGET_POLICY, EPSILON, Method, register
 
 __all__ = ["FisherValidation", "GlisterMethod", "LogitValidation", "glister_part", "glister_selector"]
 
@@ -404,13 +404,6 @@ def _greedy_fisher(G, budget, eta, draws, g, step_eta, F, V, update, use_fisher)
     return picks, gains, g
 
 
-def _check_number(value, name: str, low: float = 0.0, open_low: bool = True) -> float:
-    bad = isinstance(value, bool) or not isinstance(value, (int, float, np.number))
-    if bad or not math.isfinite(float(value)) or (value <= low if open_low else value < low):
-        raise LessdataError(f"{name} must be a finite number {'>' if open_low else '>='} {low}, got {value!r}")
-    return float(value)
-
-
 @register
 class GlisterMethod(Method):
     """GLISTER-ONLINE (Killamsetty et al., AAAI 2021): greedy on the one-step Taylor gain ``η g_i · ∇L_V``,
@@ -439,15 +432,18 @@ class GlisterMethod(Method):
         "backend": "local",
     }
 
-    def __init__(self, **params):
-        super().__init__(**params)
-        p = self.params
-        _check_number(p["eta"], "eta")
-        check_choice(p["greedy"], GREEDY, "greedy")
-        check_choice(p["update"], UPDATES, "update")
-        check_choice(p["budget_policy"], BUDGET_POLICIES, "budget_policy")
-        if not (isinstance(p["epsilon"], (int, float)) and 0 < p["epsilon"] < 1):
-            raise LessdataError(f"epsilon must be in (0, 1), got {p['epsilon']!r}")
+    parameter_constraints = {
+        "eta": [Interval(float, 0, None, closed="neither")],
+        "greedy": [Options(*GREEDY)],
+        "epsilon": EPSILON,
+        "update": [Options(*UPDATES)],
+        "validation_gradients": [ARRAY, None],
+        "validation_logits": [ARRAY, None],
+        "validation_labels": [ARRAY, None],
+        "validation_features": [ARRAY, None],
+        "budget_policy": BUDGET_POLICY,
+        "backend": BACKEND,
+    }
 
     def run(self, X, budget, labels, seed, n, progress=None):
         p = self.params

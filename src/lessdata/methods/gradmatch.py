@@ -30,12 +30,12 @@ import numpy as np
 from numba import njit
 from scipy.linalg import solve_triangular
 
-from .._validation import check_choice, check_features, check_labels
+from .._validation import ARRAY, Interval, check_features, check_labels
 from ..errors import LessdataError
-from ..submodular.partition import BUDGET_POLICIES, PartResult
+from ..submodular.partition import PartResult
 from ._partitioned import partitioned_coreset
 from ._selector import SelectorState
-from .registry import Method, register
+from .registry import BACKEND, BUDGET_POLICY, Method, register
 
 __all__ = ["GradMatchMethod", "OmpResult", "gradmatch_selector", "nonnegative_omp"]
 
@@ -314,10 +314,14 @@ class GradMatchMethod(Method):
         "budget_policy": "proportional",
         "backend": "local",
     }
-
-    def __init__(self, **params):
-        super().__init__(**params)
-        check_choice(self.params["budget_policy"], BUDGET_POLICIES, "budget_policy")
+    parameter_constraints = {
+        "lam": [Interval(float, 0, None)],
+        "tol": [Interval(float, 0, None)],
+        "validation_gradients": [ARRAY, None],
+        "validation_labels": [ARRAY, None],
+        "budget_policy": BUDGET_POLICY,
+        "backend": BACKEND,
+    }
 
     def run(self, X, budget, labels, seed, n, progress=None):
         p = self.params

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from .._validation import check_choice
-from ..errors import LessdataError
+from .._validation import BOOL, Interval, Options
 from ..submodular.greedi import greedi
 from ..submodular.optimizers import OPTIMIZERS
 from ..submodular.partition import PartResult
-from ..submodular.similarity import DEFAULT_MEMORY_CAP, DEFAULT_NEIGHBORS, check_metric
+from ..submodular.similarity import DEFAULT_MEMORY_CAP, DEFAULT_NEIGHBORS
 from ._partitioned import partitioned_coreset
-from .registry import Method, register
+from .registry import BACKEND, BUDGET_POLICY, EPSILON, FEATURE_METRIC, MEMORY_CAP, N_NEIGHBORS, Method, register
 
 
 @register
@@ -38,11 +37,20 @@ class GreediMethod(Method):
         "backend": "local",
     }
 
-    def __init__(self, **params):
-        super().__init__(**params)
-        if check_metric(self.params["metric"]) == "precomputed":
-            raise LessdataError("greedi works on features, not metric='precomputed'")
-        check_choice(self.params["optimizer"], OPTIMIZERS, "optimizer")
+    parameter_constraints = {
+        "n_shards": [Interval(int, 1, None)],
+        "kappa": [Interval(int, 1, None), None],
+        "metric": FEATURE_METRIC,
+        "optimizer": [Options(*(o for o in OPTIMIZERS if o != "random_greedy"))],  # GreeDi needs a monotone greedy
+        "epsilon": EPSILON,
+        "budget_policy": BUDGET_POLICY,
+        "memory_cap": MEMORY_CAP,
+        "n_neighbors": N_NEIGHBORS,
+        "weighted_merge": [BOOL],
+        "evaluation": [Options("auto", "exact", "knn")],
+        "compare_centralized": [BOOL],
+        "backend": BACKEND,
+    }
 
     def run(self, X, budget, labels, seed, n, progress=None):
         p = self.params

@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._validation import Interval
 from ..errors import LessdataError
 from .registry import register
-from .scores import ScoreMethod
+from .scores import DYNAMICS, ScoreMethod
 
 
 def _column(X: np.ndarray, column, name: str) -> np.ndarray:
@@ -54,6 +55,7 @@ class MiddlePerplexityMethod(_LossScoreMethod):
     name = "middle_perplexity"
     description = "middle perplexity (Marion et al. 2023): keep examples around the median proxy perplexity"
     defaults = {**ScoreMethod.base_defaults, "dynamics": None, "column": -1}
+    parameter_constraints = {**ScoreMethod.base_constraints, "dynamics": DYNAMICS, "column": [Interval(int)]}
 
     def run(self, X, budget, labels, seed, n, progress=None):
         self._labels = labels
@@ -86,6 +88,8 @@ class HighLearnabilityMethod(_LossScoreMethod):
     name = "high_learnability"
     description = "high learnability: keep the largest proxy loss drop between an early and a late checkpoint"
     defaults = {**ScoreMethod.base_defaults, "dynamics": None, "early": 0, "late": -1}
+    parameter_constraints = {**ScoreMethod.base_constraints, "dynamics": DYNAMICS, "early": [Interval(int)],
+                             "late": [Interval(int)]}
 
     def compute(self, X, dynamics):
         losses = self._losses(X, dynamics)
@@ -105,6 +109,7 @@ class LeastConfidenceMethod(_LossScoreMethod):
     name = "least_confidence"
     description = "least confidence (LM): keep the highest final proxy loss (lowest mean token log-probability)"
     defaults = {**ScoreMethod.base_defaults, "dynamics": None, "column": -1}
+    parameter_constraints = {**ScoreMethod.base_constraints, "dynamics": DYNAMICS, "column": [Interval(int)]}
 
     def compute(self, X, dynamics):
         return _column(self._losses(X, dynamics), self.params["column"], "column")

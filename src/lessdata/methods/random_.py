@@ -6,7 +6,7 @@ import numpy as np
 
 from ..submodular.partition import PartResult
 from ._partitioned import partitioned_coreset
-from .registry import Method, register
+from .registry import BACKEND, BUDGET_POLICY, Method, register
 
 
 @register
@@ -21,6 +21,7 @@ class RandomMethod(Method):
     needs_features = False
     partitioned = True
     defaults = {"budget_policy": "proportional", "backend": "local"}
+    parameter_constraints = {"budget_policy": BUDGET_POLICY, "backend": BACKEND}
 
     def run(self, X, budget, labels, seed, n, progress=None):
         def select_part(part):

@@ -12,10 +12,43 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .._validation import check_choice
+from .._validation import Interval, NameOr, Options, check_choice, check_params
+from ..backends import BACKENDS
 from ..coreset import Coreset
+from ..errors import LessdataError
+from ..submodular import BUDGET_POLICIES, METRICS, OPTIMIZERS
 
 _REGISTRY: dict[str, type[Method]] = {}
+
+#: The signals a method may declare (``Method.signals``): what its ``X`` (or an extra parameter) holds.
+#: :func:`register` refuses any other name, so the common tests can build an input for every method.
+SIGNALS: dict[str, str] = {
+    "features": "raw feature rows (n, d)",
+    "embeddings": "embedding rows (n, d) from a pretrained encoder",
+    "image_embeddings": "image embeddings (n, d) of image-text pairs",
+    "text_embeddings": "caption embeddings (n, d) row-aligned with the image embeddings (text=)",
+    "last_layer_gradients": "per-example last-layer gradients (softmax - onehot, optionally x penultimate)",
+    "hessian_diagonal": "a positive estimate of the loss Hessian's diagonal (curvature=)",
+    "zeroth_order_gradients": "zeroth-order (forward-only) gradient estimates (n, d)",
+    "loss_trajectories": "per-example losses over training checkpoints (n, T)",
+    "correctness": "per-example correctness per epoch (n, T), 1 = correct",
+    "confidence_trajectory": "probability of the true class per epoch (n, T)",
+    "probabilities": "class probabilities (or logits) (n, C)",
+    "el2n_scores": "EL2N scores from k short runs (n, k)",
+    "grand_scores": "GraNd gradient norms from k initialisations (n, k)",
+    "dynamics": "a DynamicsRecorder of training dynamics (dynamics=)",
+}
+
+# Forms shared by many methods' ``parameter_constraints``.
+OPTIMIZER = [Options(*OPTIMIZERS)]
+BUDGET_POLICY = [Options(*BUDGET_POLICIES)]
+BACKEND = [NameOr(BACKENDS, "map")]
+METRIC = [Options(*METRICS)]
+#: for methods that build their own similarities from the features
+FEATURE_METRIC = [Options(*(m for m in METRICS if m != "precomputed"))]
+EPSILON = [Interval(float, 0, 1, closed="neither")]
+MEMORY_CAP = [Interval(int, 1, None)]
+N_NEIGHBORS = [Interval(int, 1, None)]
 
 
 class Method:
@@ -24,24 +57,30 @@ class Method:
     Subclasses set ``name``, ``description`` (one line), ``signals`` (what the features are expected to
     be, e.g. ``("features",)`` or ``("last_layer_gradients",)``) and implement :meth:`run`.
     ``defaults`` lists the parameters the method accepts, with their default values; unknown
-    parameters are rejected with a clear error.
+    parameters are rejected with a clear error. ``parameter_constraints`` declares, for every key of
+    ``defaults``, the forms its value may take (see :mod:`lessdata._validation`: :class:`Interval`,
+    :class:`Options`, :class:`NameOr`, ``BOOL``, ``ARRAY``, ``CALLABLE``, ``None``...); :meth:`__init__`
+    checks them all with one message format, e.g.
+    ``method 'crest': minibatch_size must be an int ≥ 1, got 0``. :func:`register` refuses a method whose
+    table misses a parameter or whose defaults break it. Checks that relate several parameters, or a
+    parameter to the data, stay in the method.
     """
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     signals: ClassVar[tuple[str, ...]] = ("features",)
     defaults: ClassVar[dict[str, Any]] = {}
+    parameter_constraints: ClassVar[dict[str, list]] = {}
     needs_features: ClassVar[bool] = True
     #: True when the method selects per part of ``labels`` and accepts a ``{label: count}`` budget
     partitioned: ClassVar[bool] = False
 
     def __init__(self, **params):
-        from ..errors import LessdataError
-
         unknown = sorted(set(params) - set(self.defaults))
         if unknown:
             valid = ", ".join(sorted(self.defaults)) or "none"
             raise LessdataError(f"method {self.name!r} got unknown parameter(s) {unknown}; valid: {valid}")
+        check_params(f"method {self.name!r}", params, self.parameter_constraints)
         self.params = {**self.defaults, **params}
 
     def run(self, X: np.ndarray | None, budget, labels: np.ndarray | None, seed: int, n: int,
@@ -66,8 +105,22 @@ def register(cls: type[Method]) -> type[Method]:
     """Class decorator adding a method to the registry under ``cls.name``."""
     if not cls.name:
         raise TypeError(f"{cls.__name__} has no name")
+    unknown_signals = [s for s in cls.signals if s not in SIGNALS]
+    if unknown_signals:
+        raise TypeError(f"method {cls.name!r} declares unknown signal(s) {unknown_signals}; known: "
+                        f"{', '.join(SIGNALS)} (add a new one to registry.SIGNALS)")
     if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
         raise TypeError(f"a method named {cls.name!r} is already registered")
+    constraints = cls.parameter_constraints
+    missing = sorted(set(cls.defaults) - set(constraints))
+    extra = sorted(set(constraints) - set(cls.defaults))
+    if missing or extra:
+        raise TypeError(f"method {cls.name!r}: parameter_constraints must cover exactly its defaults "
+                        f"(missing {missing}, not parameters {extra})")
+    try:
+        check_params(f"method {cls.name!r}", cls.defaults, constraints)
+    except LessdataError as exc:
+        raise TypeError(f"a default breaks its own constraint: {exc}") from None
     _REGISTRY[cls.name] = cls
     return cls
 

@@ -31,8 +31,8 @@ import math
 
 import numpy as np
 
+from .._validation import BOOL, Interval
 from ..coreset import Coreset
-from ..errors import LessdataError
 from .registry import Method, register
 
 
@@ -73,17 +73,10 @@ class Rs2Method(Method):
     signals = ()
     needs_features = False
     defaults = {"round": 0, "replacement": False}
+    parameter_constraints = {"round": [Interval(int, 0, None)], "replacement": [BOOL]}
 
     def run(self, X, budget, labels, seed, n, progress=None) -> Coreset:
         round_ = self.params["round"]
-        if isinstance(round_, bool) or not isinstance(round_, (int, np.integer)) or round_ < 0:
-            raise LessdataError(f"rs2 round must be a non-negative integer, got {round_!r}")
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise LessdataError(f"rs2 needs a non-negative integer seed, got {seed!r}")
-        if n is None or n < 1:
-            raise LessdataError(f"rs2 needs the number of examples n >= 1, got {n!r}")
-        if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or not 1 <= budget <= n:
-            raise LessdataError(f"rs2 budget must be an integer in [1, {n}], got {budget!r}")
         replacement = bool(self.params["replacement"])
         indices = rs2_round_indices(int(n), int(budget), int(round_), int(seed), replacement)
         rounds_per_pass = math.ceil(n / budget)

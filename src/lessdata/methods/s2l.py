@@ -31,7 +31,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .._validation import check_choice
+from .._validation import Interval, Options
 from ..coreset import Coreset
 from ..errors import LessdataError
 from ..submodular.partition import _plain, split_budget
@@ -112,12 +112,6 @@ def kmeans_clusters(X: np.ndarray, n_clusters: int, *, iterations: int = 20, see
     return nearest[:, 0].astype(np.int64)
 
 
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise LessdataError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 @register
 class S2LMethod(Method):
     """S2L (Yang et al., NeurIPS 2024): source-balanced, cluster-balanced sampling of k-means clusters of
@@ -138,15 +132,13 @@ class S2LMethod(Method):
     partitioned = True
     defaults = {"n_clusters": 100, "iterations": 20, "restarts": 1, "small_cluster_size": 2, "weights": "uniform"}
 
-    def __init__(self, **params):
-        super().__init__(**params)
-        _positive_int(self.params["n_clusters"], "n_clusters")
-        _positive_int(self.params["iterations"], "iterations")
-        _positive_int(self.params["restarts"], "restarts")
-        small = self.params["small_cluster_size"]
-        if isinstance(small, bool) or not isinstance(small, (int, np.integer)) or small < 0:
-            raise LessdataError(f"small_cluster_size must be a non-negative integer, got {small!r}")
-        check_choice(self.params["weights"], ("uniform", "cluster"), "weights")
+    parameter_constraints = {
+        "n_clusters": [Interval(int, 1, None)],
+        "iterations": [Interval(int, 1, None)],
+        "restarts": [Interval(int, 1, None)],
+        "small_cluster_size": [Interval(int, 0, None)],
+        "weights": [Options("uniform", "cluster")],
+    }
 
     def run(self, X, budget, labels, seed, n, progress=None):
         part_labels = np.zeros(n, dtype=np.int64) if labels is None else labels

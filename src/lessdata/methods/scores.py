@@ -28,11 +28,11 @@ import os
 
 import numpy as np
 
-from .._validation import check_choice, check_features
+from .._validation import ARRAY, BOOL, Interval, Options, Satisfies, check_choice, check_features
 from ..errors import LessdataError
 from ..submodular.partition import PartResult
 from ._partitioned import partitioned_coreset
-from .registry import Method, register
+from .registry import BACKEND, BUDGET_POLICY, Method, register
 
 __all__ = [
     "cartography_statistics",
@@ -169,13 +169,14 @@ def _matrix(values, name: str) -> np.ndarray:
 def _load_dynamics(value):
     from ..signals.dynamics import DynamicsRecorder
 
-    if isinstance(value, (str, os.PathLike)):
-        return DynamicsRecorder.load(value)
-    if not isinstance(value, DynamicsRecorder):
-        raise LessdataError(
-            f"dynamics must be a DynamicsRecorder or the path of one saved to .npz, got {type(value).__name__}"
-        )
-    return value
+    return DynamicsRecorder.load(value) if isinstance(value, (str, os.PathLike)) else value
+
+
+#: a recorder (duck-typed: anything with ``field()``) or the path of one saved to .npz
+RECORDER = Satisfies("a DynamicsRecorder or the path of one saved to .npz",
+                     lambda v: isinstance(v, (str, os.PathLike)) or callable(getattr(v, "field", None)))
+DYNAMICS = [RECORDER, None]
+KEEP = [Options("hard", "easy")]
 
 
 class ScoreMethod(Method):
@@ -184,12 +185,11 @@ class ScoreMethod(Method):
 
     partitioned = True
     base_defaults = {"scores": None, "skip": 0.0, "budget_policy": "proportional", "backend": "local"}
+    base_constraints = {"scores": [ARRAY, None], "skip": [Interval(float, 0, 1, closed="left")],
+                        "budget_policy": BUDGET_POLICY, "backend": BACKEND}
 
     def __init__(self, **params):
         super().__init__(**params)
-        skip = self.params["skip"]
-        if isinstance(skip, bool) or not isinstance(skip, (int, float, np.number)) or not 0.0 <= skip < 1.0:
-            raise LessdataError(f"skip must be a fraction in [0, 1), got {skip!r}")
         sources = [key for key in ("scores", "dynamics") if self.params.get(key) is not None]
         if len(sources) > 1:
             raise LessdataError(f"method {self.name!r}: give scores= or dynamics=, not both")
@@ -295,10 +295,7 @@ class ForgettingMethod(ScoreMethod):
     description = "forgetting events (Toneva et al. 2019): keep the most forgotten examples; weights n_c/k_c"
     signals = ("correctness", "dynamics")
     defaults = {**ScoreMethod.base_defaults, "dynamics": None, "keep": "hard"}
-
-    def __init__(self, **params):
-        super().__init__(**params)
-        check_choice(self.params["keep"], ("hard", "easy"), "keep")
+    parameter_constraints = {**ScoreMethod.base_constraints, "dynamics": DYNAMICS, "keep": KEEP}
 
     def compute(self, X, dynamics):
         return forgetting_scores(dynamics.field("correct") if dynamics is not None else X)
@@ -324,16 +321,17 @@ class El2nMethod(ScoreMethod):
     description = "EL2N (Paul et al. 2021): keep the examples with the largest early error norm; weights n_c/k_c"
     signals = ("el2n_scores", "dynamics")
     defaults = {**ScoreMethod.base_defaults, "dynamics": None, "column": -1, "keep": "hard"}
-
-    def __init__(self, **params):
-        super().__init__(**params)
-        check_choice(self.params["keep"], ("hard", "easy"), "keep")
+    parameter_constraints = {
+        **ScoreMethod.base_constraints,
+        "dynamics": [RECORDER, Satisfies("a non-empty list of them", lambda v: isinstance(v, (list, tuple))
+                                         and len(v) > 0 and all(RECORDER.accepts(x) for x in v)), None],
+        "column": [Interval(int)],
+        "keep": KEEP,
+    }
 
     def _scores(self, X, n):
         dynamics = self.params["dynamics"]
         if isinstance(dynamics, (list, tuple)):
-            if not dynamics:
-                raise LessdataError("dynamics= is an empty list")
             from ..signals.dynamics import _column
 
             runs = []
@@ -376,10 +374,7 @@ class GrandMethod(ScoreMethod):
     description = "GraNd (Paul et al. 2021): keep the examples with the largest gradient norm; weights n_c/k_c"
     signals = ("grand_scores",)
     defaults = {**ScoreMethod.base_defaults, "keep": "hard"}
-
-    def __init__(self, **params):
-        super().__init__(**params)
-        check_choice(self.params["keep"], ("hard", "easy"), "keep")
+    parameter_constraints = {**ScoreMethod.base_constraints, "keep": KEEP}
 
     def compute(self, X, dynamics):
         return _mean_columns(X)
@@ -406,10 +401,8 @@ class CartographyMethod(ScoreMethod):
     description = "dataset cartography (Swayamdipta et al. 2020): ambiguous / hard / easy regions; weights n_c/k_c"
     signals = ("confidence_trajectory", "dynamics")
     defaults = {**ScoreMethod.base_defaults, "dynamics": None, "region": "ambiguous"}
-
-    def __init__(self, **params):
-        super().__init__(**params)
-        check_choice(self.params["region"], ("ambiguous", "hard", "easy"), "region")
+    parameter_constraints = {**ScoreMethod.base_constraints, "dynamics": DYNAMICS,
+                             "region": [Options("ambiguous", "hard", "easy")]}
 
     def compute(self, X, dynamics):
         confidence, variability = cartography_statistics(dynamics.field("confidence") if dynamics is not None
@@ -436,11 +429,9 @@ class UncertaintyMethod(ScoreMethod):
     signals = ("probabilities", "dynamics")
     defaults = {**ScoreMethod.base_defaults, "dynamics": None, "score": "least_confidence",
                 "keep": "uncertain", "from_logits": False, "column": -1}
-
-    def __init__(self, **params):
-        super().__init__(**params)
-        check_choice(self.params["score"], UNCERTAINTY_SCORES, "score")
-        check_choice(self.params["keep"], ("uncertain", "certain"), "keep")
+    parameter_constraints = {**ScoreMethod.base_constraints, "dynamics": DYNAMICS,
+                             "score": [Options(*UNCERTAINTY_SCORES)], "keep": [Options("uncertain", "certain")],
+                             "from_logits": [BOOL], "column": [Interval(int)]}
 
     def compute(self, X, dynamics):
         if dynamics is not None:
