@@ -2,14 +2,26 @@
 
 from .functions import FacilityLocation, GraphCut, Objective
 from .greedi import Evaluation, GreediResult, euclidean_constant, evaluate_facility_location, greedi
+from .objectives import (
+    DisparityMin,
+    DisparitySum,
+    FeatureBased,
+    LogDeterminant,
+    Modular,
+    SaturatedCoverage,
+    flmi_similarity,
+    gcmi_scores,
+)
 from .optimizers import OPTIMIZERS, GreedyResult, maximize
-from .partition import BUDGET_POLICIES, Part, PartResult, make_parts, run_partitioned, split_budget
+from .partition import BUDGET_POLICIES, Part, PartResult, make_parts, plain_label, run_partitioned, split_budget
 from .selection import facility_location_part
 from .similarity import METRICS, build_similarity, dense_similarity, knn_similarity
 
 __all__ = [
-    "BUDGET_POLICIES", "METRICS", "OPTIMIZERS", "Evaluation", "FacilityLocation", "GraphCut", "GreediResult",
+    "BUDGET_POLICIES", "METRICS", "OPTIMIZERS", "DisparityMin", "DisparitySum", "Evaluation", "FeatureBased",
+    "LogDeterminant", "Modular", "SaturatedCoverage", "flmi_similarity", "gcmi_scores", "FacilityLocation",
+    "GraphCut", "GreediResult",
     "GreedyResult", "Objective", "euclidean_constant", "evaluate_facility_location", "greedi",
     "Part", "PartResult", "dense_similarity", "facility_location_part", "knn_similarity", "make_parts",
-    "maximize", "run_partitioned", "build_similarity", "split_budget",
+    "maximize", "plain_label", "run_partitioned", "build_similarity", "split_budget",
 ]

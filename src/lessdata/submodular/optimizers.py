@@ -54,6 +54,9 @@ def maximize(objective, k: int, optimizer: str = "lazy", *, epsilon: float = 0.0
         raise LessdataError(f"cannot pick {k} of {n} candidates")
     if optimizer in ("stochastic", "lazier_than_lazy") and not 0 < epsilon < 1:
         raise LessdataError(f"epsilon must be in (0, 1), got {epsilon}")
+    if optimizer in ("lazy", "lazier_than_lazy") and not getattr(objective, "diminishing", True):
+        raise LessdataError(f"{type(objective).__name__} is not submodular, so {optimizer} greedy's stale bounds "
+                            "are wrong for it; use optimizer='naive' or 'stochastic'")
     if progress is not None and hasattr(progress, "total") and progress.total is None:
         progress.total = k
     run = {
