@@ -31,7 +31,12 @@ def check_features(X, name: str = "features") -> np.ndarray:
 
 def check_labels(labels, n: int, name: str = "labels") -> np.ndarray:
     """Return ``labels`` as a 1-D array of length ``n`` (any hashable dtype numpy can sort)."""
-    arr = np.asarray(labels)
+    try:
+        arr = np.asarray(labels)
+    except Exception as exc:  # ragged nesting and the like
+        raise LessdataError(f"{name} could not be read as an array: {exc}") from None
+    if arr.dtype == object:
+        arr = _object_labels(arr, name)
     if arr.ndim != 1:
         raise LessdataError(f"{name} must be 1-D, got shape {arr.shape}")
     if arr.shape[0] != n:
@@ -39,6 +44,23 @@ def check_labels(labels, n: int, name: str = "labels") -> np.ndarray:
     if arr.dtype.kind == "f" and not np.isfinite(arr).all():
         raise LessdataError(f"{name} contain NaN or infinite values")
     return arr
+
+
+def _object_labels(arr: np.ndarray, name: str) -> np.ndarray:
+    """An object array of labels as a plain int, float, bool or str array, or one line naming the problem
+    (``None`` entries, or a mix of types that numpy cannot sort consistently)."""
+    flat = arr.reshape(-1)
+    if any(v is None for v in flat):
+        first = next(i for i, v in enumerate(flat) if v is None)
+        raise LessdataError(f"{name} contain None (first at position {first})")
+    kinds = {"str" if isinstance(v, str) else "bool" if isinstance(v, (bool, np.bool_))
+             else "int" if isinstance(v, (int, np.integer)) else "float" if isinstance(v, (float, np.floating))
+             else type(v).__name__ for v in flat}
+    mixed = len(kinds) > 1 and bool(kinds & {"str", "bool"})
+    if kinds - {"str", "bool", "int", "float"} or mixed:
+        raise LessdataError(f"{name} must all be of one type (ints, floats, bools or strings), got {sorted(kinds)}")
+    dtype = str if kinds == {"str"} else bool if kinds == {"bool"} else float if "float" in kinds else np.int64
+    return np.array(flat.tolist(), dtype=dtype).reshape(arr.shape)
 
 
 def resolve_budget(n: int, fraction: float | None = None, budget: int | None = None) -> int:
@@ -52,6 +74,11 @@ def resolve_budget(n: int, fraction: float | None = None, budget: int | None = N
             raise LessdataError(f"fraction must be in (0, 1], got {fraction}")
         return max(1, min(n, int(math.ceil(float(fraction) * n - 1e-9))))
     if isinstance(budget, Mapping):
+        bad = [(k, v) for k, v in budget.items()
+               if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or v < 0]
+        if bad:
+            part, value = bad[0]
+            raise LessdataError(f"per-part budgets must be non-negative integers, got {value!r} for part {part!r}")
         total = sum(int(v) for v in budget.values())
         return resolve_budget(n, budget=total)
     if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)):

@@ -49,14 +49,14 @@ class Coreset:
     multiplicities: np.ndarray | None = None
 
     def __post_init__(self):
-        self.indices = np.asarray(self.indices, dtype=np.int64).reshape(-1)
+        self.indices = _integer_array(self.indices, "indices")
         k = self.indices.shape[0]
-        self.weights = np.asarray(self.weights, dtype=np.float32).reshape(-1)
+        self.weights = _numeric_array(self.weights, "weights").astype(np.float32)
         self.gains = (
             np.full(k, np.nan) if self.gains is None else np.asarray(self.gains, dtype=np.float64).reshape(-1)
         )
         if self.partition is not None:
-            self.partition = np.asarray(self.partition, dtype=np.int64).reshape(-1)
+            self.partition = _integer_array(self.partition, "partition")
         self.multiplicities = _check_multiplicities(self.multiplicities, k)
         for name in ("weights", "gains", "partition", "multiplicities"):
             arr = getattr(self, name)
@@ -242,6 +242,7 @@ class Coreset:
             raise
         except Exception as exc:
             raise LessdataError(f"{path} is not a readable lessdata Coreset ({type(exc).__name__}: {exc})") from None
+        meta = _check_meta(meta, path)
         return cls(
             indices=cols["indices"],
             weights=cols["weights"],
@@ -258,7 +259,11 @@ class Coreset:
 
     # ----------------------------------------------------------------------------------- torch side
     def _check_dataset(self, dataset) -> int:
-        size = len(dataset)
+        try:
+            size = len(dataset)
+        except TypeError:
+            raise LessdataError(f"the dataset must be a sized, indexable (map-style) dataset, got "
+                                f"{type(dataset).__name__}") from None
         if len(self) and int(self.indices.max()) >= size:
             raise LessdataError(
                 f"Coreset index {int(self.indices.max())} is out of range for a dataset of {size} examples"
@@ -294,6 +299,9 @@ class Coreset:
         if not torch.isfinite(probs).all() or (probs < 0).any() or probs.sum() <= 0:
             raise LessdataError("Coreset weights must be finite, non-negative and not all zero to sample")
         indices = torch.as_tensor(self.indices)
+        if num_samples is not None and (isinstance(num_samples, (bool, np.bool_))
+                                        or not isinstance(num_samples, (int, np.integer)) or num_samples < 1):
+            raise LessdataError(f"num_samples must be a positive integer, got {num_samples!r}")
         count = self.epoch_size if num_samples is None else int(num_samples)
         if not replacement and count > len(self):
             raise LessdataError(f"cannot draw {count} samples without replacement from {len(self)} points")
@@ -307,6 +315,48 @@ class Coreset:
                 return iter(indices[draws].tolist())
 
         return CoresetSampler()
+
+
+def _numeric_array(values, name: str) -> np.ndarray:
+    """``values`` as a 1-D numeric array; object, string and nested (list-typed) columns are refused."""
+    try:
+        arr = np.asarray(values)
+    except Exception as exc:  # ragged lists and the like
+        raise LessdataError(f"Coreset.{name} could not be read as an array: {exc}") from None
+    if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        raise LessdataError(f"Coreset.{name} must be numbers, got dtype {arr.dtype}")
+    if arr.ndim > 1 and arr.size != arr.shape[0]:
+        raise LessdataError(f"Coreset.{name} must be one value per index, got shape {arr.shape}")
+    return arr.reshape(-1)
+
+
+def _integer_array(values, name: str) -> np.ndarray:
+    """``values`` as int64; floats are accepted only when they are whole numbers (never truncated)."""
+    arr = _numeric_array(values, name)
+    whole = np.isfinite(arr) & (arr == np.round(arr)) if np.issubdtype(arr.dtype, np.floating) else None
+    if whole is not None and not whole.all():
+        bad = arr[~whole][0]
+        raise LessdataError(f"Coreset.{name} must be integers, got {bad.item()!r}")
+    return arr.astype(np.int64)
+
+
+_META_TYPES = {"objective": (int, float, type(None)), "method": (str,), "params": (dict,),
+               "seed": (int, type(None)), "seconds": (int, float), "n": (int, type(None))}
+
+
+def _check_meta(meta, path) -> dict:
+    """The metadata of a saved Coreset, checked key by key, or one line naming what is wrong."""
+    if not isinstance(meta, dict):
+        raise LessdataError(f"{path} is not a readable lessdata Coreset: its metadata is not a mapping")
+    for key, types in _META_TYPES.items():
+        if key not in meta and key != "n":
+            raise LessdataError(f"{path} is not a readable lessdata Coreset: its metadata has no {key!r}")
+        value = meta.get(key)
+        if isinstance(value, bool) or not isinstance(value, types):
+            raise LessdataError(f"{path} is not a readable lessdata Coreset: metadata {key!r} is {value!r}")
+    if meta["objective"] is None:  # NaN is written as null by strict JSON writers
+        meta = {**meta, "objective": float("nan")}
+    return meta
 
 
 def _check_multiplicities(multiplicities, k: int) -> np.ndarray:

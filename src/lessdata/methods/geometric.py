@@ -173,7 +173,7 @@ def prototype_distances(X, clusters: int, *, metric: str = "cosine", seed: int =
     if metric == "cosine":
         norms = np.linalg.norm(X, axis=1, keepdims=True)
         X = np.ascontiguousarray(X / np.where(norms > 0, norms, 1.0), dtype=np.float32)
-    kmeans = faiss.Kmeans(X.shape[1], int(clusters), niter=int(iterations), seed=int(seed),
+    kmeans = faiss.Kmeans(X.shape[1], int(clusters), niter=int(iterations), seed=int(seed) % (1 << 31),
                           nredo=int(restarts), spherical=metric == "cosine", verbose=False,
                           min_points_per_centroid=1)
     kmeans.train(X)

@@ -37,7 +37,8 @@ def select(
         method: a registered method name (see :func:`methods`).
         labels: one label per point; partitioned methods select per label (class, cluster, source...).
         seed: random seed; the same input and seed give the same Coreset.
-        progress: optional tqdm-compatible object (``update(n)``, ``total``) advanced once per pick.
+        progress: ``True`` for a progress bar on stderr, or a tqdm-compatible object (``update(n)``,
+            ``total``) advanced once per pick.
         **params: method parameters, e.g. ``metric="euclidean"``, ``optimizer="lazy"``,
             ``budget_policy="proportional"``.
 
@@ -45,6 +46,13 @@ def select(
         >>> cs = lessdata.select(X, fraction=0.1, method="craig", labels=y, metric="euclidean", seed=0)
         >>> cs.indices, cs.weights
     """
+    if progress is True:  # a bar on stderr (drawn only when stderr is a terminal)
+        from rich.console import Console
+
+        from .._progress import rich_progress
+
+        with rich_progress(Console(stderr=True), f"selecting ({method})") as bar:
+            return select(X, fraction, budget, method, labels, seed, bar, n, **params)
     cls = get_method(method)
     instance = cls(**params)
     if X is not None:
@@ -70,6 +78,11 @@ def select(
         resolve_budget(n, budget=budget)
     else:
         budget = resolve_budget(n, fraction, budget)
+    if progress is False:
+        progress = None
+    if progress is not None and not callable(getattr(progress, "update", None)):
+        raise LessdataError(f"progress must be True, False, None or an object with update(n) (tqdm-like), "
+                            f"got {type(progress).__name__}")
     if progress is not None:
         from .._progress import ProcessLocalProgress  # rich loads only when progress is asked for
 

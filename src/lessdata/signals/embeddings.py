@@ -49,8 +49,9 @@ def spherical_kmeans(emb, n_clusters: int, *, seed: int = 0, iterations: int = 2
     k = _positive_int(n_clusters, "n_clusters", len(X))
     iterations = _positive_int(iterations, "iterations")
     restarts = _positive_int(restarts, "restarts")
-    kmeans = faiss.Kmeans(X.shape[1], k, niter=iterations, seed=int(seed), nredo=restarts, spherical=True,
-                          verbose=False, min_points_per_centroid=1, max_points_per_centroid=1 << 30)
+    kmeans = faiss.Kmeans(X.shape[1], k, niter=iterations, seed=int(seed) % (1 << 31),  # faiss takes a C int
+                          nredo=restarts, spherical=True, verbose=False, min_points_per_centroid=1,
+                          max_points_per_centroid=1 << 30)
     kmeans.train(X)
     _, nearest = kmeans.index.search(X, 1)
     return nearest[:, 0].astype(np.int64), normalize_rows(kmeans.centroids)

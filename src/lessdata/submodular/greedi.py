@@ -302,7 +302,7 @@ def _knn_index(Y, inner: bool, seed: int):
         nlist = int(min(max(16, 4 * math.sqrt(m)), m // 39))
         quantizer = faiss.IndexFlatIP(dim) if inner else faiss.IndexFlatL2(dim)
         index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT if inner else faiss.METRIC_L2)
-        index.cp.seed = int(seed)
+        index.cp.seed = int(seed) % (1 << 31)  # faiss takes a C int
         rng = np.random.default_rng(seed)
         index.train(Y[np.sort(rng.choice(m, size=min(m, 64 * nlist), replace=False))])
         index.nprobe = 16
