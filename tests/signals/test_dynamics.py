@@ -12,7 +12,6 @@ from lessdata.errors import LessdataError
 from lessdata.signals import last_layer_gradients
 from lessdata.signals.dynamics import (
     DynamicsRecorder,
-    early_training_scores,
     el2n_scores,
     grand_scores,
     record_checkpoint,
@@ -245,64 +244,3 @@ def test_grand_scores_match_per_example_autograd():
                                rtol=1e-4)
     with pytest.raises(LessdataError, match="out of range"):
         grand_scores(model, X, np.full(len(X), 9))
-
-
-def test_early_training_scores_average_independent_short_runs():
-    rng = np.random.default_rng(0)
-    X = torch.from_numpy(rng.normal(size=(40, 6)).astype(np.float32))
-    y = torch.from_numpy((rng.random(40) * 4).astype(np.int64))
-    data = TensorDataset(X, y)
-    runs = early_training_scores(_tiny, data, epochs=1, runs=2, seed=3, batch_size=8, lr=0.05, return_runs=True)
-    assert runs.shape == (40, 2) and not np.allclose(runs[:, 0], runs[:, 1])  # different initialisations
-    mean = early_training_scores(_tiny, data, epochs=1, runs=2, seed=3, batch_size=8, lr=0.05)
-    np.testing.assert_allclose(mean, runs.mean(axis=1), rtol=1e-6)  # and deterministic
-    at_init = early_training_scores(_tiny, data, epochs=0, runs=2, score="grand")
-    assert at_init.shape == (40,) and (at_init > 0).all()
-    with pytest.raises(LessdataError, match="score"):
-        early_training_scores(_tiny, data, epochs=1, score="forgetting")
-    with pytest.raises(LessdataError, match="runs"):
-        early_training_scores(_tiny, data, epochs=1, runs=0)
-    with pytest.raises(LessdataError, match="callbacks"):
-        early_training_scores(_tiny, data, epochs=1, callbacks=[])
-
-
-def test_lightning_callback_records_from_training_step_outputs(digits):
-    L = pytest.importorskip("lightning.pytorch")
-    from lessdata.training import CoresetLoader
-
-    train = small_digits(digits, 120)
-
-    class Module(L.LightningModule):
-        def __init__(self, loader, contract=True):
-            super().__init__()
-            self.net = nn.Sequential(nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 10))
-            self.loader, self.contract = loader, contract
-
-        def train_dataloader(self):
-            return self.loader
-
-        def training_step(self, batch, batch_idx):
-            x, y, w, idx = batch
-            logits = self.net(x)
-            losses = nn.functional.cross_entropy(logits, y, reduction="none")
-            loss = (losses * w).mean()
-            if not self.contract:
-                return loss
-            return {"loss": loss, "indices": idx, "logits": logits, "targets": y, "losses": losses}
-
-        def configure_optimizers(self):
-            return torch.optim.SGD(self.parameters(), lr=0.05)
-
-    def trainer(callback):
-        return L.Trainer(max_epochs=2, callbacks=[callback], accelerator="cpu", devices=1, logger=False,
-                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
-
-    torch.manual_seed(0)
-    recorder = DynamicsRecorder()
-    loader = CoresetLoader(train, batch_size=32, return_indices=True)
-    trainer(recorder.lightning_callback()).fit(Module(loader))
-    assert recorder.n == 120 and recorder.columns == [0, 1]
-    assert not np.isnan(recorder.loss).any() and not np.isnan(recorder.confidence).any()
-    np.testing.assert_allclose(recorder.loss, -np.log(recorder.confidence), rtol=1e-4, atol=1e-5)
-    with pytest.raises(LessdataError, match="training_step to return a dict"):
-        trainer(DynamicsRecorder().lightning_callback()).fit(Module(loader, contract=False))

@@ -282,7 +282,7 @@ def _run_seed(seed: int, stream: int) -> int:
 
 def el2n_scores_for(ctx: SeedContext) -> tuple[np.ndarray, float, float]:
     """Mean EL2N over ``el2n_runs`` short full-data runs (Paul et al., 2021), once per seed."""
-    from ..signals.dynamics import early_training_scores
+    from ..training import early_training_scores
 
     settings = ctx.options.resolved(ctx.epochs)
     return ctx.cached("el2n", lambda: early_training_scores(

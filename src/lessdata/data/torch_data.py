@@ -186,6 +186,22 @@ def _label_tensor(y, n: int | None) -> torch.Tensor:
     return torch.from_numpy(labels.astype(np.int64))
 
 
+def dataset_labels(data, labels=None, batch_size: int = 512) -> np.ndarray:
+    """``labels`` as a 1-D int64 array, or, when ``labels`` is ``None``, the labels read once (in order) from
+    ``data`` yielding ``(x, y)`` (anything :func:`iter_batches` reads).
+
+    Example:
+        >>> dataset_labels((np.zeros((3, 2)), np.array([2, 0, 1]))).tolist()
+        [2, 0, 1]
+    """
+    if labels is not None:
+        return _label_tensor(labels, None).numpy()
+    ys = [y for _, y in iter_batches(data, batch_size=batch_size)]
+    if not ys or any(y is None for y in ys):
+        raise LessdataError("pass labels=, or data that yields (x, y)")
+    return np.concatenate([y.numpy() for y in ys]).astype(np.int64)
+
+
 def _as_tensor(X, name: str) -> torch.Tensor:
     if isinstance(X, torch.Tensor):
         return X.detach()
@@ -216,7 +232,8 @@ def _as_dataset(data) -> Dataset | DataLoader:
     )
 
 
-def _split_batch(batch) -> tuple[torch.Tensor, torch.Tensor | None]:
+def split_batch(batch) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``(x, y)`` from one batch a dataset or loader yields: a tensor (``y`` is ``None``) or ``(x, y, ...)``."""
     if isinstance(batch, torch.Tensor):
         return batch, None
     if isinstance(batch, (tuple, list)) and batch and isinstance(batch[0], torch.Tensor):
@@ -267,17 +284,17 @@ def iter_batches(
 def _raw_batches(source, batch_size: int):
     if isinstance(source, ArrayDataset):
         for start in range(0, len(source), batch_size):
-            yield _split_batch(source.batch(start, start + batch_size))
+            yield split_batch(source.batch(start, start + batch_size))
         return
     fetch = batch_fetcher(source) if isinstance(source, (Subset, TensorDataset)) else None
     if fetch is not None and fetch.batched == "take":
         n = len(source)
         for start in range(0, n, batch_size):
-            yield _split_batch(fetch(torch.arange(start, min(start + batch_size, n))))
+            yield split_batch(fetch(torch.arange(start, min(start + batch_size, n))))
         return
     loader = source if isinstance(source, DataLoader) else DataLoader(source, batch_size=batch_size)
     for batch in loader:
-        yield _split_batch(batch)
+        yield split_batch(batch)
 
 
 def _length(source) -> int | None:

@@ -91,7 +91,7 @@ def record_losses(model, examples: Sequence[dict], recorder: DynamicsRecorder, *
     """
     batch_size = _positive_int(batch_size, "batch_size")
     if recorder.n is None:
-        recorder._set_n(len(examples))
+        recorder.set_n(len(examples))
     elif recorder.n != len(examples):
         raise LessdataError(f"the recorder holds {recorder.n} examples but {len(examples)} were given")
     label = f"checkpoint {recorder.num_columns}" if name is None else name

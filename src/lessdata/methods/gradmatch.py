@@ -383,7 +383,7 @@ def gradmatch_selector(
     Example:
         >>> schedule = EveryKEpochs(gradmatch_selector(train_set, fraction=0.1), k=20)   # doctest: +SKIP
     """
-    from ..signals.hessian import _read_labels
+    from ..data.torch_data import dataset_labels
 
     state = SelectorState(data, labels, seed, batch_size)
     val = {"labels": validation_labels}
@@ -397,7 +397,7 @@ def gradmatch_selector(
         kw = {}
         if validation is not None:
             if val["labels"] is None:
-                val["labels"] = _read_labels(validation, None, batch_size)
+                val["labels"] = dataset_labels(validation, None, batch_size)
             kw["validation_labels"] = val["labels"]
             kw["validation_gradients"] = last_layer_gradients(model, validation, val["labels"], layer=layer,
                                                               full=full, batch_size=batch_size, device=device)

@@ -34,7 +34,7 @@ import numpy as np
 from .._validation import Interval, Options
 from ..coreset import Coreset
 from ..errors import LessdataError
-from ..submodular.partition import _plain, split_budget
+from ..submodular.partition import plain_label, split_budget
 from .registry import Method, register
 
 __all__ = ["S2LMethod", "balanced_budgets", "cluster_budgets", "kmeans_clusters"]
@@ -156,12 +156,12 @@ class S2LMethod(Method):
             indices.append(group[picks])
             weights.append(w)
             part_ids.append(np.full(len(picks), part, dtype=np.int64))
-            clusters[str(_plain(names[part]))] = kept
+            clusters[str(plain_label(names[part]))] = kept
             if progress is not None:
                 progress.update(len(picks))
         params = {"clusters": clusters}
         if labels is not None:
-            params["partition_labels"] = [_plain(v) if isinstance(_plain(v), (int, float, str)) else str(v)
+            params["partition_labels"] = [plain_label(v) if isinstance(plain_label(v), (int, float, str)) else str(v)
                                           for v in names]
         return Coreset(indices=np.concatenate(indices), weights=np.concatenate(weights),
                        partition=None if labels is None else np.concatenate(part_ids), params=params)

@@ -21,15 +21,15 @@ Ways to fill it:
 
 - ``fit(..., callbacks=[recorder])``: a :func:`~lessdata.training.fit` callback, one column per epoch,
   recorded from the training batches as they are trained on (the logits before that step's update);
-- Lightning: ``recorder.lightning_callback()`` (see :func:`lightning_callback` for the contract);
+- Lightning: ``lessdata.training.DynamicsCallback(recorder)`` (see it for the ``training_step`` contract);
 - any loop: ``recorder.start_column(epoch)`` then ``recorder.update(indices, logits=..., targets=...,
   losses=...)`` per batch (the Hugging Face Trainer hook will call exactly this);
 - :func:`record_checkpoint` / :meth:`DynamicsRecorder.record_checkpoint`: evaluate a model on a whole
   dataset (eval mode, no gradients) and add one column (S2L-style trajectories, EL2N at an epoch).
 
 It also computes the model-based scores of Paul et al. (2021), "Deep Learning on a Data Diet: Finding
-Important Examples Early in Training": :func:`el2n_scores`, :func:`grand_scores`, and
-:func:`early_training_scores`, which averages either over several short training runs.
+Important Examples Early in Training": :func:`el2n_scores` and :func:`grand_scores`;
+:func:`lessdata.training.early_training_scores` averages either over several short training runs.
 
 Example:
     >>> import torch
@@ -47,14 +47,15 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from .._io import atomic_path
-from ..errors import LessdataError, require
+from ..errors import LessdataError
+from .statistics import cartography_statistics, forgetting_events
 
 FIELDS = ("loss", "correct", "confidence", "error_norm")
 _DTYPES = {"float32": np.float32, "float16": np.float16}
@@ -63,10 +64,8 @@ _FORMAT_VERSION = 1
 __all__ = [
     "FIELDS",
     "DynamicsRecorder",
-    "early_training_scores",
     "el2n_scores",
     "grand_scores",
-    "lightning_callback",
     "record_checkpoint",
 ]
 
@@ -130,7 +129,8 @@ class DynamicsRecorder:
         self._data = {f: np.full((n, self._capacity), np.nan, dtype=np_dtype) for f in self.fields}
         self.targets = np.full(n, -1, dtype=np.int64)
 
-    def _set_n(self, n: int) -> None:
+    def set_n(self, n: int) -> None:
+        """Fix the number of examples (allocating the arrays); an error if the recorder already holds another."""
         n = _check_n(n)
         if self._n is None:
             self._allocate(n)
@@ -291,7 +291,7 @@ class DynamicsRecorder:
 
     # fit() callback hooks -----------------------------------------------------------------------
     def on_fit_start(self, model, loader) -> None:
-        self._set_n(loader.size)
+        self.set_n(loader.size)
 
     def on_epoch_start(self, epoch: int, model, loader) -> None:
         self.start_column(int(epoch))
@@ -312,19 +312,19 @@ class DynamicsRecorder:
         cross-entropy as the recorded loss. Returns the new column's position.
         """
         from ..data.torch_data import iter_batches
-        from .gradients import _model_device, _size
+        from .gradients import _size, model_device
 
         label = f"checkpoint {len(self.columns)}" if name is None else name
         if label in self.columns:
             raise LessdataError(f"a column named {label!r} already exists")
         size = _size(data, labels)
         if size is not None:
-            self._set_n(size)
+            self.set_n(size)
         elif self._n is None:
             raise LessdataError("cannot tell how many examples the data has: pass n= to DynamicsRecorder")
         if progress is not None and hasattr(progress, "total"):
             progress.total = self._n
-        device = _model_device(model) if device is None else torch.device(device)
+        device = model_device(model) if device is None else torch.device(device)
         modes = {module: module.training for module in model.modules()}
         col = self.start_column(label)
         offset = 0
@@ -357,11 +357,15 @@ class DynamicsRecorder:
             raise LessdataError(f"the data has {offset} examples but the recorder holds {self._n}")
         return col
 
-    def lightning_callback(self):
-        """A Lightning ``Callback`` that records into this recorder (see :func:`lightning_callback`)."""
-        return lightning_callback(self)
-
     # --------------------------------------------------------------------------------- reading
+    def column_index(self, column: int) -> int:
+        """The non-negative position of ``column`` (an integer position; negative counts from the end)."""
+        T = len(self.columns)
+        if isinstance(column, bool) or not isinstance(column, (int, np.integer)) or not -T <= column < T:
+            raise LessdataError(f"column must be an integer position in [-{T}, {T}) (the recorder has {T} columns), "
+                                f"got {column!r}")
+        return int(column) % T
+
     def trajectory(self, name: str = "loss", fill: str | float | None = None) -> np.ndarray:
         """A float32 ``(n, T)`` copy of one field, with NaNs (unseen) optionally filled.
 
@@ -385,21 +389,18 @@ class DynamicsRecorder:
         """float32 ``(n, C)`` softmax of the logits of one column (NaN rows: not seen there)."""
         if self._logits is None:
             raise LessdataError("the recorder kept no logits: create it with DynamicsRecorder(logits=True)")
-        z = self.logits[:, _column(self, column)].astype(np.float64)
+        z = self.logits[:, self.column_index(column)].astype(np.float64)
         z = np.exp(z - z.max(axis=1, keepdims=True))
         return (z / z.sum(axis=1, keepdims=True)).astype(np.float32)
 
     def forgetting_events(self) -> np.ndarray:
-        """Forgetting events per example (Toneva et al., 2019); :func:`~lessdata.methods.scores.forgetting_events`."""
-        from ..methods.scores import forgetting_events
-
+        """Forgetting events per example (Toneva et al., 2019): see
+        :func:`~lessdata.signals.statistics.forgetting_events`."""
         return forgetting_events(self.field("correct"))
 
     def cartography(self) -> tuple[np.ndarray, np.ndarray]:
         """``(confidence, variability)`` per example (Swayamdipta et al., 2020): the mean and standard deviation
         of the true-class probability over the columns where the example was seen (NaN: never seen)."""
-        from ..methods.scores import cartography_statistics
-
         return cartography_statistics(self.field("confidence"))
 
     # ------------------------------------------------------------------------------- save / load
@@ -487,14 +488,6 @@ def _as_targets(targets, b: int, num_classes: int):
     return y
 
 
-def _column(recorder: DynamicsRecorder, column: int) -> int:
-    T = len(recorder.columns)
-    if isinstance(column, bool) or not isinstance(column, (int, np.integer)) or not -T <= column < T:
-        raise LessdataError(f"column must be an integer position in [-{T}, {T}) (the recorder has {T} columns), "
-                            f"got {column!r}")
-    return int(column) % T
-
-
 def _fill_forward(values: np.ndarray) -> np.ndarray:
     out = values.copy()
     n, T = out.shape
@@ -538,89 +531,13 @@ def record_checkpoint(model, data, labels=None, *, recorder: DynamicsRecorder | 
     return recorder
 
 
-# ------------------------------------------------------------------------- Lightning adapter
-_LIGHTNING_CLASS = None
-
-
-def lightning_callback(recorder: DynamicsRecorder):
-    """A ``lightning.pytorch.Callback`` that fills ``recorder`` during ``Trainer.fit``.
-
-    Contract: ``training_step`` returns a dict with ``"loss"`` (what Lightning minimises), ``"indices"``
-    (the batch's dataset indices, e.g. from ``CoresetLoader(..., return_indices=True)``), and either
-    ``"logits"`` with ``"targets"`` or per-example ``"losses"`` (or all three)::
-
-        def training_step(self, batch, batch_idx):
-            x, y, w, idx = batch
-            logits = self(x)
-            losses = F.cross_entropy(logits, y, reduction="none")
-            return {"loss": (losses * w).mean(), "indices": idx, "logits": logits, "targets": y,
-                    "losses": losses}
-
-    One column per training epoch, labelled with ``trainer.current_epoch``. When the recorder has no ``n``,
-    it is taken from the train dataloader (a ``CoresetLoader``'s ``size``, or ``len(dataloader.dataset)``).
-    Lightning is an optional extra (``pip install 'lessdata[lightning]'``), imported here on first use.
-    """
-    if not isinstance(recorder, DynamicsRecorder):
-        raise LessdataError(f"lightning_callback needs a DynamicsRecorder, got {type(recorder).__name__}")
-    return _lightning_class()(recorder)
-
-
-def _lightning_class():
-    global _LIGHTNING_CLASS
-    if _LIGHTNING_CLASS is not None:
-        return _LIGHTNING_CLASS
-    pl = require("lightning.pytorch", "lightning", "the Lightning dynamics callback")
-
-    class LightningDynamicsCallback(pl.Callback):
-        """Records training dynamics from ``training_step`` outputs; see :func:`lightning_callback`."""
-
-        def __init__(self, recorder: DynamicsRecorder):
-            self.recorder = recorder
-
-        def on_train_epoch_start(self, trainer, pl_module) -> None:
-            if self.recorder.n is None:
-                self.recorder._set_n(_loader_size(trainer.train_dataloader))
-            self.recorder.start_column(int(trainer.current_epoch))
-
-        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-            if not isinstance(outputs, Mapping) or "indices" not in outputs:
-                raise LessdataError(
-                    "the dynamics callback needs training_step to return a dict with 'loss', 'indices' and "
-                    "'logits' + 'targets' or per-example 'losses'"
-                )
-            self.recorder.update(outputs["indices"], logits=outputs.get("logits"),
-                                 targets=outputs.get("targets"), losses=outputs.get("losses"))
-
-    _LIGHTNING_CLASS = LightningDynamicsCallback
-    return _LIGHTNING_CLASS
-
-
-def _loader_size(loader) -> int:
-    from ..training.samplers import CoresetLoader
-
-    if isinstance(loader, CoresetLoader):
-        return loader.size
-    dataset = getattr(loader, "dataset", None)
-    try:
-        return len(dataset)
-    except TypeError:
-        raise LessdataError("cannot tell the number of training examples from the train dataloader: pass n= to "
-                            "DynamicsRecorder") from None
-
-
-def __getattr__(name: str):
-    if name == "LightningDynamicsCallback":  # Lightning is optional: build the class on first use
-        return _lightning_class()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 # ------------------------------------------------------------------ EL2N and GraNd (Paul et al.)
 def el2n_scores(model, data, labels=None, *, batch_size: int = 512, device=None) -> np.ndarray:
     """EL2N (Paul et al., 2021): ``||softmax(f(x)) - onehot(y)||_2`` per example, float32 ``(n,)``.
 
     Higher = harder. The model is evaluated (eval mode, no gradients) on ``data`` in order.
     Paul et al. average it over 10 models trained for a short while (20 of 200 epochs on CIFAR-10); see
-    :func:`early_training_scores`.
+    :func:`lessdata.training.early_training_scores`.
     """
     rec = record_checkpoint(model, data, labels, recorder=DynamicsRecorder(fields=("error_norm",)),
                             batch_size=batch_size, device=device)
@@ -636,12 +553,12 @@ def grand_scores(model, data, labels=None, *, last_layer: bool = False, batch_si
     models ``vmap`` cannot trace fall back to one backward pass per example. ``last_layer=True`` uses
     only the last ``nn.Linear`` layer, in closed form ``||p - e_y|| · sqrt(||h||² + 1)`` (one forward pass;
     without the ``+ 1`` when the layer has no bias). Paul et al. compute it at initialisation, averaged
-    over 10 initialisations; see :func:`early_training_scores`.
+    over 10 initialisations; see :func:`lessdata.training.early_training_scores`.
     """
     from ..data.torch_data import iter_batches
-    from .gradients import _model_device, find_last_linear
+    from .gradients import find_last_linear, model_device
 
-    device = _model_device(model) if device is None else torch.device(device)
+    device = model_device(model) if device is None else torch.device(device)
     modes = {module: module.training for module in model.modules()}
     chunks = []
     try:
@@ -713,70 +630,3 @@ def _gradient_norms_loop(model, params, x, y) -> np.ndarray:
         grads = torch.autograd.grad(loss, [live[k] for k in names], allow_unused=True)
         out[i] = math.sqrt(sum(float(g.float().square().sum()) for g in grads if g is not None))
     return out
-
-
-def early_training_scores(make_model: Callable, train, *, epochs: int, score: str = "el2n", runs: int = 10,
-                          seed: int = 0, last_layer: bool = False, return_runs: bool = False, progress=None,
-                          **fit_kwargs) -> np.ndarray:
-    """Train ``runs`` fresh models for ``epochs`` epochs each with :func:`~lessdata.training.fit` and score
-    every training example with EL2N or GraNd; return the mean over runs (float32 ``(n,)``).
-
-    Paul et al. (2021), "Deep Learning on a Data Diet": scores from early in training, averaged over
-    independent runs, find the examples that matter. They use EL2N after 20 of 200 epochs on CIFAR-10
-    (``epochs=20``) and GraNd at initialisation (``epochs=0``: no training), each averaged over 10 runs.
-
-    Args:
-        make_model: ``() -> nn.Module``, called once per run after seeding torch with the run's seed,
-            so each run starts from a different initialisation.
-        train: a dataset yielding ``(x, y)`` (what ``fit`` takes); it is scored in order.
-        epochs: epochs of training per run before scoring (0: score at initialisation).
-        score: ``"el2n"`` or ``"grand"``.
-        runs: number of independent runs to average over.
-        seed: run ``r`` uses the seed ``SeedSequence([seed, r])`` for initialisation and shuffling.
-        last_layer: GraNd over the last layer only (see :func:`grand_scores`).
-        return_runs: return the ``(n, runs)`` matrix instead of its mean.
-        progress: optional tqdm-compatible object advanced once per run (``total`` is set to ``runs``).
-        **fit_kwargs: passed to ``fit`` (``lr``, ``batch_size``, ``optimizer``, ``device``, ...).
-
-    Example:
-        >>> import torch
-        >>> from torch.utils.data import TensorDataset
-        >>> X = torch.randn(32, 4); y = (X[:, 0] > 0).long()
-        >>> early_training_scores(lambda: torch.nn.Linear(4, 2), TensorDataset(X, y), epochs=1, runs=2).shape
-        (32,)
-    """
-    from ..training.fit import fit
-
-    if score not in ("el2n", "grand"):
-        raise LessdataError(f"unknown score {score!r}; choose one of: el2n, grand")
-    if isinstance(runs, bool) or not isinstance(runs, (int, np.integer)) or runs < 1:
-        raise LessdataError(f"runs must be a positive integer, got {runs!r}")
-    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
-        raise LessdataError(f"epochs must be a non-negative integer, got {epochs!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise LessdataError(f"seed must be a non-negative integer, got {seed!r}")
-    if not callable(make_model):
-        raise LessdataError("make_model must be a function returning a fresh model")
-    for key in ("epochs", "seed", "callbacks", "schedule"):
-        if key in fit_kwargs:
-            raise LessdataError(f"early_training_scores does not pass {key}= to fit")
-    if progress is not None and hasattr(progress, "total"):
-        progress.total = runs
-    device = fit_kwargs.get("device")
-    columns = []
-    for r in range(runs):
-        run_seed = int(np.random.SeedSequence([int(seed), r]).generate_state(1)[0] >> 1)
-        torch.manual_seed(run_seed)
-        model = make_model()
-        if epochs > 0:
-            fit(model, train, None, epochs=int(epochs), seed=run_seed, **fit_kwargs)
-        elif device is not None:
-            model.to(device)
-        if score == "el2n":
-            columns.append(el2n_scores(model, train, device=device))
-        else:
-            columns.append(grand_scores(model, train, last_layer=last_layer, device=device))
-        if progress is not None:
-            progress.update(1)
-    matrix = np.stack(columns, axis=1)
-    return matrix if return_runs else matrix.mean(axis=1).astype(np.float32)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import check_features
-from ..data.torch_data import as_arrays
 from ..errors import LessdataError
 
 
@@ -28,6 +27,8 @@ def features(data, *, batch_size: int = 1024) -> np.ndarray:
         array([[1., 1., 1., 1.],
                [1., 1., 1., 1.]], dtype=float32)
     """
+    from ..data.torch_data import as_arrays  # torch loads only when data is read
+
     X, _ = as_arrays(data, batch_size=batch_size)
     X = np.asarray(X)
     if X.ndim == 0:

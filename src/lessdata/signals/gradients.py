@@ -49,7 +49,8 @@ def find_last_linear(model: nn.Module, layer: str | None = None) -> tuple[str, n
     return found[-1]
 
 
-def _model_device(model: nn.Module) -> torch.device:
+def model_device(model: nn.Module) -> torch.device:
+    """The device of the model's first parameter (CPU for a model without parameters)."""
     for tensor in model.parameters():
         return tensor.device
     return torch.device("cpu")
@@ -102,7 +103,7 @@ def last_layer_gradients(
         (100, 1290)
     """
     name, linear = find_last_linear(model, layer)
-    device = _model_device(model) if device is None else torch.device(device)
+    device = model_device(model) if device is None else torch.device(device)
     captured: dict[str, torch.Tensor] = {}
 
     def hook(module, inputs, output):

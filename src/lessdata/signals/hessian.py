@@ -29,9 +29,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data.torch_data import _label_tensor, iter_batches
+from ..data.torch_data import iter_batches
 from ..errors import LessdataError
-from .gradients import _model_device, find_last_linear
+from .gradients import find_last_linear, model_device
+from .preconditioning import precondition_gradients
 
 __all__ = [
     "CurvatureEMA",
@@ -183,7 +184,7 @@ class CurvatureEMA:
 def _last_layer_batches(model: nn.Module, data, labels, layer, batch_size: int, device):
     """Yield ``(features, logits, y)`` per batch: the last layer's input and the model's output, no grad."""
     name, linear = find_last_linear(model, layer)
-    device = _model_device(model) if device is None else torch.device(device)
+    device = model_device(model) if device is None else torch.device(device)
     captured: dict[str, torch.Tensor] = {}
 
     def hook(module, inputs, output):
@@ -298,20 +299,9 @@ def precondition(gradients, curvature, damping: float = 0.01) -> np.ndarray:
         >>> precondition(np.array([[1.0, 1.0]], dtype=np.float32), np.array([1.0, 3.0]), damping=0.0)
         array([[1.        , 0.33333334]], dtype=float32)
     """
-    from ..methods.adacore import precondition_gradients
-
     G = gradients.detach().cpu().numpy() if isinstance(gradients, torch.Tensor) else np.asarray(gradients)
     D = curvature.detach().cpu().numpy() if isinstance(curvature, torch.Tensor) else curvature
     if G.ndim != 2:
         raise LessdataError(f"gradients must be 2-D (n, d), got shape {G.shape}")
     return precondition_gradients(G.astype(np.float32), D, damping)
 
-
-def _read_labels(data, labels, batch_size: int = 512) -> np.ndarray:
-    """Labels given, or read once from data yielding ``(x, y)``, as a 1-D int64 array."""
-    if labels is not None:
-        return _label_tensor(labels, None).numpy()
-    ys = [y for _, y in iter_batches(data, batch_size=batch_size)]
-    if not ys or any(y is None for y in ys):
-        raise LessdataError("pass labels=, or data that yields (x, y)")
-    return np.concatenate([y.numpy() for y in ys]).astype(np.int64)

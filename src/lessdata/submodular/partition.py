@@ -58,16 +58,16 @@ def split_budget(sizes, budget, policy: str = "proportional", labels=None) -> np
     if isinstance(budget, Mapping):
         if labels is None:
             raise LessdataError("a per-part budget mapping needs the part labels")
-        names = [_plain(label) for label in labels]
-        unknown = [key for key in budget if _plain(key) not in names]
+        names = [plain_label(label) for label in labels]
+        unknown = [key for key in budget if plain_label(key) not in names]
         if unknown:
             raise LessdataError(f"budget names part(s) {unknown} that are not in the labels")
         out = np.array([int(budget.get(label, budget.get(name, 0))) for label, name in zip(labels, names)])
         for label, size, b in zip(labels, sizes, out):
             if b < 0:
-                raise LessdataError(f"budget for part {_plain(label)!r} is negative ({b})")
+                raise LessdataError(f"budget for part {plain_label(label)!r} is negative ({b})")
             if b > size:
-                raise LessdataError(f"part {_plain(label)!r} has {size} points, fewer than its budget {b}")
+                raise LessdataError(f"part {plain_label(label)!r} has {size} points, fewer than its budget {b}")
         return out
     check_choice(policy, BUDGET_POLICIES, "budget_policy")
     total = int(sizes.sum())
@@ -98,7 +98,8 @@ def split_budget(sizes, budget, policy: str = "proportional", labels=None) -> np
     return out
 
 
-def _plain(label):
+def plain_label(label):
+    """A numpy scalar label as the equivalent Python value (others unchanged), for messages and JSON."""
     return label.item() if isinstance(label, np.generic) else label
 
 
@@ -110,7 +111,7 @@ def make_parts(labels, budget, policy: str = "proportional", seed: int = 0) -> l
     groups = np.split(order, bounds)
     budgets = split_budget([len(g) for g in groups], budget, policy, labels=uniq)
     seeds = np.random.SeedSequence(seed).generate_state(len(uniq), dtype=np.uint32)
-    return [Part(i, _plain(uniq[i]), groups[i].astype(np.int64), int(budgets[i]), int(seeds[i]))
+    return [Part(i, plain_label(uniq[i]), groups[i].astype(np.int64), int(budgets[i]), int(seeds[i]))
             for i in range(len(uniq))]
 
 

@@ -9,7 +9,9 @@
 - Selectors for :class:`EveryKEpochs`: :func:`gradient_selector` (CRAIG and any registered method),
   :func:`adacore_selector`, :func:`gradmatch_selector`, :func:`glister_selector`, :func:`crest_selector`.
 - :func:`fit` is a compact reference loop recording time-to-accuracy; :class:`CoresetCallback` does the same
-  inside PyTorch Lightning (optional extra, imported on first use).
+  inside PyTorch Lightning (optional extra, imported on first use), and :class:`DynamicsCallback` records
+  per-example training dynamics there.
+- :func:`early_training_scores` trains a few fresh models briefly and averages their EL2N / GraNd scores.
 
 Example::
 
@@ -29,6 +31,7 @@ from ..methods.crest import crest_selector
 from ..methods.glister import glister_selector
 from ..methods.gradmatch import gradmatch_selector
 from .crest import CheckResult, CrestTrainer, QuadraticModel
+from .early_scores import early_training_scores
 from .fit import BatchResult, Callback, FitResult, evaluate, fit
 from .samplers import CoresetLoader, CoresetSampler, weighted_loss
 from .schedules import EveryKEpochs, FullData, RS2Rounds, Schedule, SelectOnce, WarmStart, gradient_selector
@@ -41,6 +44,7 @@ __all__ = [
     "CoresetLoader",
     "CoresetSampler",
     "CrestTrainer",
+    "DynamicsCallback",
     "EveryKEpochs",
     "FitResult",
     "FullData",
@@ -51,6 +55,7 @@ __all__ = [
     "WarmStart",
     "adacore_selector",
     "crest_selector",
+    "early_training_scores",
     "evaluate",
     "fit",
     "glister_selector",
@@ -61,10 +66,10 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    if name == "CoresetCallback":  # Lightning is optional: import it only when the callback is asked for
-        from .lightning import CoresetCallback
+    if name in ("CoresetCallback", "DynamicsCallback"):  # Lightning is optional: import it only when asked for
+        from .lightning import CoresetCallback, DynamicsCallback
 
-        return CoresetCallback
+        return {"CoresetCallback": CoresetCallback, "DynamicsCallback": DynamicsCallback}[name]
     if name in ("ColmSelector", "ColmTrainer", "select_minibatch"):  # transformers is optional too
         from .transformers import ColmSelector, ColmTrainer, select_minibatch
 

@@ -71,11 +71,11 @@ from torch import nn
 
 from .._validation import check_choice
 from ..coreset import Coreset
-from ..data.torch_data import _split_batch, batch_fetcher
+from ..data.torch_data import batch_fetcher, dataset_labels, split_batch
 from ..errors import LessdataError
 from ..methods.crest import minibatch_coresets, random_subset_size, random_subsets
-from ..signals.gradients import _model_device
-from ..signals.hessian import CurvatureEMA, _read_labels, hutchinson_diagonal
+from ..signals.gradients import model_device
+from ..signals.hessian import CurvatureEMA, hutchinson_diagonal
 from ..submodular.optimizers import OPTIMIZERS
 from ..submodular.similarity import check_metric
 from .fit import BatchResult, FitResult, _hook, _make_lr_schedule, _make_optimizer, evaluate
@@ -227,9 +227,9 @@ class CrestTrainer:
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise LessdataError(f"seed must be a non-negative integer, got {seed!r}")
         self.seed = int(seed)
-        self.device = _model_device(model) if device is None else torch.device(device)
+        self.device = model_device(model) if device is None else torch.device(device)
 
-        self.labels = _read_labels(train, labels, self.eval_batch_size)
+        self.labels = dataset_labels(train, labels, self.eval_batch_size)
         if len(self.labels) != self.n:
             raise LessdataError(f"labels has {len(self.labels)} entries but the dataset has {self.n} examples")
         if self.labels.min() < 0:
@@ -322,7 +322,7 @@ class CrestTrainer:
         """Fetch the inputs of ``∪R_p`` once per reset (one batched index where the dataset allows it) and keep
         them, with their labels, for the checks and the quadratic model: the union does not change between
         resets. They stay on the training device unless they would take more than ``_DEVICE_CACHE_BYTES``."""
-        x, _ = _split_batch(self._fetch(union))
+        x, _ = split_batch(self._fetch(union))
         on_device = x.element_size() * x.nelement() <= _DEVICE_CACHE_BYTES
         self._union_x = x.to(self.device) if on_device else x
         self._union_y = torch.from_numpy(self.labels[union]).to(self.device)

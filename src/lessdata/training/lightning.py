@@ -1,7 +1,9 @@
-"""PyTorch Lightning adapter: :class:`CoresetCallback` reselects the training subset at every epoch start.
+"""PyTorch Lightning adapters: :class:`CoresetCallback` reselects the training subset at every epoch start;
+:class:`DynamicsCallback` records per-example training dynamics into a ``DynamicsRecorder``.
 
 Lightning is an optional extra (``pip install 'lessdata[lightning]'``); this module imports it when loaded,
-and ``lessdata.training`` loads this module only when ``CoresetCallback`` is first used.
+and ``lessdata.training`` loads this module only when ``CoresetCallback`` or ``DynamicsCallback`` is first
+used.
 
 Usage — the LightningModule's ``train_dataloader()`` returns a :class:`~lessdata.training.CoresetLoader`
 (create it once, e.g. in ``__init__`` or ``setup``) and ``training_step`` receives ``(x, y, w)`` batches::
@@ -23,15 +25,17 @@ Single-process training only: Lightning does not shard a CoresetLoader across de
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from ..errors import LessdataError, require
+from ..signals.dynamics import DynamicsRecorder
 from .samplers import CoresetLoader
 from .schedules import Schedule
 
 _pl = require("lightning.pytorch", "lightning", "the Lightning callback")
 
-__all__ = ["CoresetCallback"]
+__all__ = ["CoresetCallback", "DynamicsCallback"]
 
 
 class CoresetCallback(_pl.Callback):
@@ -88,6 +92,59 @@ class CoresetCallback(_pl.Callback):
         if self.log:
             pl_module.log("lessdata/subset_size", float(record["subset_size"]), on_step=False, on_epoch=True)
             pl_module.log("lessdata/selection_seconds", seconds, on_step=False, on_epoch=True)
+
+
+class DynamicsCallback(_pl.Callback):
+    """Fill a :class:`~lessdata.signals.dynamics.DynamicsRecorder` during ``Trainer.fit``: one column per
+    training epoch, labelled with ``trainer.current_epoch``.
+
+    Contract: ``training_step`` returns a dict with ``"loss"`` (what Lightning minimises), ``"indices"``
+    (the batch's dataset indices, e.g. from ``CoresetLoader(..., return_indices=True)``), and either
+    ``"logits"`` with ``"targets"`` or per-example ``"losses"`` (or all three)::
+
+        def training_step(self, batch, batch_idx):
+            x, y, w, idx = batch
+            logits = self(x)
+            losses = F.cross_entropy(logits, y, reduction="none")
+            return {"loss": (losses * w).mean(), "indices": idx, "logits": logits, "targets": y,
+                    "losses": losses}
+
+    When the recorder has no ``n``, it is taken from the train dataloader (a ``CoresetLoader``'s ``size``, or
+    ``len(dataloader.dataset)``).
+
+    Example:
+        >>> trainer = L.Trainer(max_epochs=5, callbacks=[DynamicsCallback(recorder)])   # doctest: +SKIP
+    """
+
+    def __init__(self, recorder: DynamicsRecorder):
+        if not isinstance(recorder, DynamicsRecorder):
+            raise LessdataError(f"DynamicsCallback needs a DynamicsRecorder, got {type(recorder).__name__}")
+        self.recorder = recorder
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        if self.recorder.n is None:
+            self.recorder.set_n(_loader_size(trainer.train_dataloader))
+        self.recorder.start_column(int(trainer.current_epoch))
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if not isinstance(outputs, Mapping) or "indices" not in outputs:
+            raise LessdataError(
+                "the dynamics callback needs training_step to return a dict with 'loss', 'indices' and "
+                "'logits' + 'targets' or per-example 'losses'"
+            )
+        self.recorder.update(outputs["indices"], logits=outputs.get("logits"),
+                             targets=outputs.get("targets"), losses=outputs.get("losses"))
+
+
+def _loader_size(loader) -> int:
+    if isinstance(loader, CoresetLoader):
+        return loader.size
+    dataset = getattr(loader, "dataset", None)
+    try:
+        return len(dataset)
+    except TypeError:
+        raise LessdataError("cannot tell the number of training examples from the train dataloader: pass n= to "
+                            "DynamicsRecorder") from None
 
 
 def _find_loader(train_dataloader) -> CoresetLoader:

@@ -208,7 +208,7 @@ class ColmSelector:
         normalizer = self.normalizer if self.normalizer is not None and self.normalizer.steps else None
         features, _ = sparse_features(estimate, torch.as_tensor(np.unique(part, return_inverse=True)[1]),
                                       self.zo_dim, normalizer)
-        from .. import select
+        from ..methods import select
 
         coreset = select(features.float().cpu().numpy(), budget=b, method="colm", labels=sources,
                                   seed=step_seed % 2**31, zo_dim=self.zo_dim,
