@@ -64,7 +64,9 @@ def _os_message(exc: OSError) -> str:
 
 
 # sub-command groups that live elsewhere, imported only when used (or listed by --help)
-_LAZY_GROUPS = {"bench": ("lessdata.bench.cli", "bench_app"), "llm": ("lessdata.llm.cli", "llm_app")}
+_LAZY_GROUPS = {"bench": ("lessdata.bench.cli", "bench_app"), "llm": ("lessdata.llm.cli", "llm_app"),
+                "robust": ("lessdata.robust.cli", "robust_app"),
+                "contrastive": ("lessdata.contrastive.cli", "contrastive_app")}
 
 
 class _Group(TyperGroup):
@@ -352,10 +354,6 @@ def select(
     cls(**params)  # reject unknown parameters before reading the data
 
     err = Console(stderr=True)
-    if backend == "ray":
-        from .backends.ray import connect
-
-        connect(address)
     if image_emb is not None:
         _check_file_exists(image_emb, "--image-emb")
         X, y = _read_input(image_emb, features, labels)
@@ -364,6 +362,10 @@ def select(
     params.update(_read_embeddings(X, embedding_files, "--image-emb" if image_emb is not None else "INPUT"))
     if budget_per_part is not None:
         budget = _parse_part_budgets(budget_per_part, y)
+    if backend == "ray":  # after the input is read and checked: a bad file fails before any connection
+        from .backends.ray import connect
+
+        connect(address)
     with _show_logs(err, quiet), rich_progress(err, f"selecting ({method})", enabled=not quiet) as bar:
         cs = lessdata.select(X, fraction=fraction, budget=budget, method=method, labels=y, seed=seed,
                              progress=bar, **params)
@@ -523,6 +525,17 @@ def list_methods():
     Console().print(table)
 
 
+def _json_safe(value):
+    """``value`` with every NaN / infinity (at any depth) as null: bare NaN is not JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
 def inspect_summary(cs) -> dict[str, Any]:
     """``Coreset.summary()`` with per-part counts keyed by the original labels (what ``inspect`` shows)."""
     summary = cs.summary()
@@ -549,8 +562,7 @@ def inspect(
     cs = Coreset.load(coreset)
     summary = inspect_summary(cs)
     if as_json:
-        clean = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in summary.items()}
-        print(json.dumps(clean, indent=2, default=str))  # NaN (no objective) is not JSON: null
+        print(json.dumps(_json_safe(summary), indent=2, default=str, allow_nan=False))
         return
     out = Console()
     rows = []
