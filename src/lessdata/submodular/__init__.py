@@ -15,6 +15,7 @@ from .objectives import (
 from .optimizers import OPTIMIZERS, GreedyResult, maximize
 from .partition import BUDGET_POLICIES, Part, PartResult, make_parts, plain_label, run_partitioned, split_budget
 from .selection import facility_location_part
+from .streaming import StreamResult, sieve_streaming
 from .similarity import METRICS, build_similarity, dense_similarity, knn_similarity
 
 __all__ = [
@@ -23,5 +24,5 @@ __all__ = [
     "GraphCut", "GreediResult",
     "GreedyResult", "Objective", "euclidean_constant", "evaluate_facility_location", "greedi",
     "Part", "PartResult", "dense_similarity", "facility_location_part", "knn_similarity", "make_parts",
-    "maximize", "plain_label", "run_partitioned", "build_similarity", "split_budget",
+    "maximize", "plain_label", "sieve_streaming", "StreamResult", "run_partitioned", "build_similarity", "split_budget",
 ]
