@@ -15,8 +15,8 @@ from .objectives import (
 from .optimizers import OPTIMIZERS, GreedyResult, maximize
 from .partition import BUDGET_POLICIES, Part, PartResult, make_parts, plain_label, run_partitioned, split_budget
 from .selection import facility_location_part
-from .streaming import StreamResult, sieve_streaming
 from .similarity import METRICS, build_similarity, dense_similarity, knn_similarity
+from .streaming import StreamResult, sieve_streaming
 
 __all__ = [
     "BUDGET_POLICIES", "METRICS", "OPTIMIZERS", "DisparityMin", "DisparitySum", "Evaluation", "FeatureBased",
