@@ -43,8 +43,8 @@ import shlex
 import sys
 from pathlib import Path
 
-from lessdata.bench.arms import ArmOptions
-from lessdata.bench.tta import merge_files, run_tta
+from lessdata.bench import ArmOptions, TtaConfig, run_tta
+from lessdata.bench.merge import merge_files
 from lessdata.errors import LessdataError
 
 SUITES = {
@@ -93,16 +93,16 @@ def main(argv=None) -> dict:
             suite = SUITES[args.suite]
             quick_train, quick_test = QUICK_SIZES[args.suite] if args.quick else (None, None)
             methods = args.methods.split(",") if args.methods else suite["methods"]
-            result = run_tta(
+            config = TtaConfig(
                 "fashion-mnist", "cnn", methods=methods, fractions=[float(f) for f in args.fractions.split(",")],
-                seeds=args.seeds, epochs=args.epochs, quick=args.quick, out_dir=args.out, threads=args.threads,
+                seeds=args.seeds, epochs=args.epochs, quick=args.quick, threads=args.threads,
                 craig_every=_ints(args.craig_every) if args.craig_every else (1, 5), every=_ints(args.every, True),
                 noise_rate=suite["noise_rate"], device=args.device,
                 seed_list=_ints(args.seed_list) if args.seed_list else None,
                 train_size=args.train_size or quick_train, test_size=args.test_size or quick_test,
-                name=args.name or suite["name"] + ("_quick" if args.quick else ""), command=command,
-                options=ArmOptions(glister_per_class=args.glister_per_class),
-                log=lambda line: print(line, flush=True))
+                name=args.name or suite["name"] + ("_quick" if args.quick else ""),
+                options=ArmOptions(glister_per_class=args.glister_per_class))
+            result = run_tta(config, out_dir=args.out, command=command, log=lambda line: print(line, flush=True))
     except (LessdataError, ValueError) as exc:
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -5,7 +5,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from lessdata.bench import make_arms, run_tta, seconds_to_target, summarize
+from lessdata.bench import TtaConfig, make_arms, run_tta, seconds_to_target, summarize
 from lessdata.bench.cli import bench_app
 from lessdata.errors import LessdataError
 
@@ -101,8 +101,9 @@ def test_make_arms():
 
 # ----------------------------------------------------------------------------------------- end to end
 def test_quick_run_on_digits_writes_the_table_the_plot_and_the_json(tmp_path):
-    result = run_tta("digits", "mlp", methods=("full", "random", "rs2", "craig"), fractions=(0.3,), seeds=1,
-                     epochs=2, out_dir=tmp_path)
+    config = TtaConfig("digits", "mlp", methods=("full", "random", "rs2", "craig"), fractions=(0.3,), seeds=1,
+                       epochs=2)
+    result = run_tta(config, out_dir=tmp_path)
     files = result["files"]
     assert sorted(files) == ["json", "markdown", "plot"]
     md = (tmp_path / "tta_digits_mlp.md").read_text()
@@ -132,8 +133,8 @@ def test_quick_run_on_digits_writes_the_table_the_plot_and_the_json(tmp_path):
 
 def test_run_tta_restores_the_torch_thread_count(tmp_path):
     torch.set_num_threads(2)
-    run_tta("digits", "mlp", methods=("full", "craig"), fractions=(0.1,), seeds=1, epochs=1, out_dir=None,
-            craig_every=(1,))
+    run_tta(TtaConfig("digits", "mlp", methods=("full", "craig"), fractions=(0.1,), seeds=1, epochs=1,
+                      craig_every=(1,)), out_dir=None)
     assert torch.get_num_threads() == 2
 
 
@@ -150,7 +151,7 @@ def test_run_tta_restores_the_torch_thread_count(tmp_path):
 )
 def test_run_tta_rejects_bad_input_with_one_line(kwargs, message, tmp_path):
     with pytest.raises(LessdataError, match=message):
-        run_tta(**kwargs, out_dir=tmp_path)
+        run_tta(TtaConfig(**kwargs), out_dir=tmp_path)
     assert not list(tmp_path.iterdir())
 
 
@@ -185,7 +186,7 @@ def test_quick_settings(monkeypatch, tmp_path):
     import lessdata.bench.tta as tta
 
     monkeypatch.setattr(tta, "run_grid", fake_grid)
-    out = run_tta("digits", "mlp", seeds=3, quick=True, out_dir=None)
+    out = run_tta(TtaConfig("digits", "mlp", seeds=3, quick=True), out_dir=None)
     assert seen["seeds"] == [0] and seen["epochs"] == tta.DEFAULT_SETTINGS[("digits", "mlp")]["quick_epochs"]
     assert out["settings"]["quick"] and "--quick" in out["command"]
     assert out["summary"]["rows"] == []
@@ -201,3 +202,29 @@ def test_summarize_counts_collapsed_runs_and_the_equal_accuracy_time():
     assert row["collapsed"] == 1 and row["final_accuracy_mean_not_collapsed"] == 0.82
     assert math.isclose(row["final_accuracy_mean"], 0.46)
     assert row["full_seconds_to_same_accuracy"] == 5.0  # the full run passed 0.46 after its first epoch
+
+
+# ------------------------------------------------------------------------------------------------ config
+def test_config_is_frozen_checked_and_normalised():
+    config = TtaConfig("digits", "mlp", methods="full,craig", fractions=[0.3], craig_every=[5], seed_list=[2, 0])
+    assert config.methods == ("full", "craig") and config.fractions == (0.3,) and config.seed_list == (2, 0)
+    assert config.seed_values == [2, 0] and config.stem == "tta_digits_mlp_seeds2_0"
+    with pytest.raises(AttributeError):
+        config.seeds = 5
+    assert config.replace(quick=True).run_epochs == 5 and config.run_epochs == 20
+    with pytest.raises(LessdataError, match="fractions must be numbers"):
+        config.replace(fractions=[0.0])
+    assert TtaConfig("digits", "mlp") == TtaConfig("digits", "mlp", methods=["full", "random", "rs2", "craig"])
+
+
+def test_config_command_names_every_non_default_flag():
+    config = TtaConfig("digits", "mlp", methods=("full", "glister"), fractions=(0.1,), every=(None, 2),
+                       noise_rate=0.2, train_size=500, threads=2, quick=True)
+    assert config.command("out") == ("lessdata bench tta --dataset digits --model mlp --methods full,glister "
+                                     "--fractions 0.1 --seeds 1 --epochs 5 --every once,2 --label-noise 0.2 "
+                                     "--train-size 500 --threads 2 --quick --out out")
+
+
+def test_run_tta_takes_a_config_only():
+    with pytest.raises(LessdataError, match="TtaConfig"):
+        run_tta({"dataset": "digits"}, out_dir=None)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 import lessdata
-from lessdata.bench import run_tta, summarize
+from lessdata.bench import TtaConfig, run_tta, summarize
 from lessdata.bench.arms import METHODS, ArmOptions, make_arms
 from lessdata.bench.cli import bench_app
 from lessdata.bench.noise import NoiseTracker, flip_labels, noisy_fraction
@@ -26,8 +26,8 @@ NEW = ("crest", "adacore", "gradmatch", "glister", "el2n", "forgetting", "cartog
 # ------------------------------------------------------------------------------------------ every new method
 @pytest.fixture(scope="module")
 def new_methods_run():
-    return run_tta("digits", "mlp", methods=("full", *NEW), fractions=(0.3,), quick=True, epochs=2, out_dir=None,
-                   every=(1,))
+    config = TtaConfig("digits", "mlp", methods=("full", *NEW), fractions=(0.3,), quick=True, epochs=2, every=(1,))
+    return run_tta(config, out_dir=None)
 
 
 def test_every_new_method_runs_on_digits_in_quick_mode(new_methods_run):
@@ -175,8 +175,8 @@ def test_noise_tracker_counts_each_new_subset_once():
 
 
 def test_noise_run_trains_on_flipped_labels_and_records_the_random_arm_exactly():
-    result = run_tta("digits", "mlp", methods=("full", "random", "craig"), fractions=(0.3,), seed_list=[2],
-                     epochs=1, out_dir=None, craig_every=(1,), noise_rate=0.25)
+    result = run_tta(TtaConfig("digits", "mlp", methods=("full", "random", "craig"), fractions=(0.3,), seed_list=[2],
+                               epochs=1, craig_every=(1,), noise_rate=0.25), out_dir=None)
     _, _, labels, _ = load_benchmark_data("digits", "mlp")
     noisy, flipped = flip_labels(labels, 0.25, seed=2)
     runs = {run["arm"]["method"]: run for run in result["runs"]}
@@ -190,8 +190,8 @@ def test_noise_run_trains_on_flipped_labels_and_records_the_random_arm_exactly()
 
 
 def test_noise_report_has_the_table_and_the_bar_chart(tmp_path):
-    result = run_tta("digits", "mlp", methods=("full", "random"), fractions=(0.3,), seeds=1, epochs=1,
-                     out_dir=tmp_path, noise_rate=0.2)
+    result = run_tta(TtaConfig("digits", "mlp", methods=("full", "random"), fractions=(0.3,), seeds=1, epochs=1,
+                               noise_rate=0.2), out_dir=tmp_path)
     md = (tmp_path / "tta_digits_mlp_noise.md").read_text()
     for text in ("20% of training labels flipped", "noisy share of picks", "Label noise", "clean test set",
                  "tta_digits_mlp_noise_noisy.png"):
@@ -204,12 +204,12 @@ def test_noise_report_has_the_table_and_the_bar_chart(tmp_path):
 @pytest.fixture(scope="module")
 def merged_parts(tmp_path_factory):
     out = tmp_path_factory.mktemp("parts")
-    kwargs = {"methods": ("full", "random", "craig"), "fractions": (0.3,), "epochs": 2, "craig_every": (1,),
-              "out_dir": out, "name": "m"}
-    one = run_tta("digits", "mlp", seeds=2, **{**kwargs, "out_dir": None})
-    a = run_tta("digits", "mlp", seed_list=[0], **kwargs)  # seed 0, every arm
-    b = run_tta("digits", "mlp", seed_list=[1], **{**kwargs, "methods": ("full", "random")})  # seed 1, split by arm
-    c = run_tta("digits", "mlp", seed_list=[1], **{**kwargs, "methods": ("craig",), "name": "m_craig"})
+    base = TtaConfig("digits", "mlp", methods=("full", "random", "craig"), fractions=(0.3,), epochs=2,
+                     craig_every=(1,), name="m")
+    one = run_tta(base.replace(seeds=2), out_dir=None)
+    a = run_tta(base.replace(seed_list=[0]), out_dir=out)  # seed 0, every arm
+    b = run_tta(base.replace(seed_list=[1], methods=("full", "random")), out_dir=out)  # seed 1, split by arm
+    c = run_tta(base.replace(seed_list=[1], methods=("craig",), name="m_craig"), out_dir=out)
     return one, a, b, c, out
 
 
@@ -277,7 +277,7 @@ def test_cli_tta_merge(merged_parts, tmp_path):
 ])
 def test_run_tta_rejects_bad_issue4_input(kwargs, message, tmp_path):
     with pytest.raises(LessdataError, match=message):
-        run_tta("digits", "mlp", fractions=(0.3,), seeds=1, epochs=1, out_dir=tmp_path, **kwargs)
+        run_tta(TtaConfig("digits", "mlp", fractions=(0.3,), seeds=1, epochs=1, **kwargs), out_dir=tmp_path)
     assert not list(tmp_path.iterdir())
 
 
@@ -287,7 +287,7 @@ def test_cuda_without_a_gpu_is_a_clear_error(tmp_path):
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
     with pytest.raises(LessdataError, match="no CUDA GPU"):
-        run_tta("digits", "mlp", seeds=1, epochs=1, out_dir=tmp_path, device="cuda")
+        run_tta(TtaConfig("digits", "mlp", seeds=1, epochs=1, device="cuda"), out_dir=tmp_path)
 
 
 @pytest.mark.parametrize("args, message", [

@@ -346,9 +346,7 @@ def make_schedule(arm: Arm, ctx: SeedContext):
 
 
 def _gradient_selector(arm: Arm, ctx: SeedContext) -> Callable:
-    from ..methods.adacore import adacore_selector
-    from ..methods.gradmatch import gradmatch_selector
-    from ..training import gradient_selector
+    from ..training import adacore_selector, gradient_selector, gradmatch_selector
 
     common = {"fraction": arm.fraction, "seed": ctx.seed, "device": ctx.device}
     if arm.method == "craig":
@@ -365,7 +363,7 @@ def _gradient_selector(arm: Arm, ctx: SeedContext) -> Callable:
 def _glister_selector(arm: Arm, ctx: SeedContext) -> Callable:
     """GLISTER selecting from the training set minus a held-out stratified validation split."""
     from .._validation import resolve_budget
-    from ..methods.glister import glister_selector
+    from ..training import glister_selector
 
     pool, held_out = stratified_split(ctx.labels, ctx.options.glister_validation_fraction, seed=ctx.seed)
     budget = resolve_budget(ctx.n, fraction=arm.fraction)

@@ -110,24 +110,23 @@ def tta(
     from rich.console import Console
 
     from .._progress import rich_progress
+    from .config import TtaConfig
     from .tta import run_tta
 
     err, console = Console(stderr=True), Console()
     try:
-        kwargs = {
-            "dataset": dataset, "model": model, "methods": _split(methods, "methods"),
-            "fractions": _fractions(fractions), "seeds": seeds, "epochs": epochs, "quick": quick,
-            "out_dir": out, "craig_every": _ints(craig_every, "craig-every"),
-            "every": _ints(every, "every", once=True), "noise_rate": _noise(label_noise), "device": device,
-            "seed_list": None if seed_list is None else _ints(seed_list, "seed-list"),
-            "train_size": train_size, "test_size": test_size, "name": name, "threads": threads,
-            "command": _command("tta"),
-        }
+        config = TtaConfig(
+            dataset=dataset, model=model, methods=_split(methods, "methods"), fractions=_fractions(fractions),
+            seeds=seeds, epochs=epochs, quick=quick, craig_every=_ints(craig_every, "craig-every"),
+            every=_ints(every, "every", once=True), noise_rate=_noise(label_noise), device=device,
+            seed_list=None if seed_list is None else _ints(seed_list, "seed-list"), train_size=train_size,
+            test_size=test_size, name=name, threads=threads)
+        kwargs = {"out_dir": out, "command": _command("tta")}
         if quiet or not err.is_terminal:
-            result = run_tta(**kwargs, log=None if quiet else (lambda line: err.print(line, highlight=False)))
+            result = run_tta(config, **kwargs, log=None if quiet else (lambda line: err.print(line, highlight=False)))
         else:
             with rich_progress(err, "epochs") as bar:
-                result = run_tta(**kwargs, progress=bar, log=lambda line: bar.console.print(line))
+                result = run_tta(config, **kwargs, progress=bar, log=lambda line: bar.console.print(line))
     except LessdataError as exc:
         _fail(exc)
     _print_summary(console, result)
@@ -144,7 +143,7 @@ def tta_merge(
     report, as if one process had run them all."""
     from rich.console import Console
 
-    from .tta import merge_files
+    from .merge import merge_files
 
     try:
         result = merge_files(parts, out, name=name, command=_command("tta-merge"))
