@@ -7,8 +7,8 @@ from torch import nn
 
 import lessdata
 from lessdata.errors import LessdataError
-from lessdata.methods.adacore import adacore_selector, precondition_gradients
-from lessdata.training import EveryKEpochs
+from lessdata.methods.adacore import precondition_gradients
+from lessdata.training import EveryKEpochs, adacore_selector
 
 
 def three_groups(seed=0):

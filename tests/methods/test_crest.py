@@ -7,8 +7,8 @@ from torch import nn
 
 import lessdata
 from lessdata.errors import LessdataError
-from lessdata.methods.crest import crest_selector, minibatch_coresets, random_subset_size, random_subsets
-from lessdata.training import CrestTrainer, EveryKEpochs, evaluate, weighted_loss
+from lessdata.methods.crest import minibatch_coresets, random_subset_size, random_subsets
+from lessdata.training import CrestTrainer, EveryKEpochs, crest_selector, evaluate, weighted_loss
 
 
 def mlp(seed=0):

@@ -9,8 +9,8 @@ from torch import nn
 
 import lessdata
 from lessdata.errors import LessdataError
-from lessdata.methods.glister import GREEDY, FisherValidation, LogitValidation, glister_part, glister_selector
-from lessdata.training import EveryKEpochs
+from lessdata.methods.glister import GREEDY, FisherValidation, LogitValidation, glister_part
+from lessdata.training import EveryKEpochs, glister_selector
 
 
 def softmax(z):

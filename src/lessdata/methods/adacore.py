@@ -16,12 +16,14 @@ Defaults and why:
 - ``damping=0.01`` relative to the mean curvature: scale-free (the loss's units cancel) and it caps how much a
   near-flat coordinate is amplified at 100x the average, so Hutchinson noise in a tiny diagonal entry cannot
   dominate the distances.
-- ``beta2=0.99`` for the curvature average in :func:`adacore_selector`: it is updated once per batch of each
-  selection pass, so 0.99 averages over about the last hundred batches (one selection on CIFAR-size data):
-  it smooths the single-sample Hutchinson noise but follows the model as it trains. AdaHessian's 0.999 is
-  tuned for one update per optimizer step and would keep the curvature of the first epochs for most of a run.
-- ``full=True`` in :func:`adacore_selector`: the curvature is that of the last layer's *parameters* (weight and
-  bias), which is what the paper preconditions; logit-only gradients (``full=False``) are cheaper.
+- ``beta2=0.99`` for the curvature average in :func:`lessdata.training.adacore_selector`: it is updated once
+  per batch of each selection pass, so 0.99 averages over about the last hundred batches (one selection on
+  CIFAR-size data): it smooths the single-sample Hutchinson noise but follows the model as it trains.
+  AdaHessian's 0.999 is tuned for one update per optimizer step and would keep the curvature of the first
+  epochs for most of a run.
+- ``full=True`` in :func:`lessdata.training.adacore_selector`: the curvature is that of the last layer's
+  *parameters* (weight and bias), which is what the paper preconditions; logit-only gradients
+  (``full=False``) are cheaper.
 - ``metric="euclidean"`` (CRAIG's ``max d − d``) and per-class selection, as CRAIG.
 
 Example:
@@ -36,13 +38,11 @@ Example:
 from __future__ import annotations
 
 from .._validation import ARRAY, Interval
-from ..errors import LessdataError
 from ..signals.preconditioning import precondition_gradients
-from ._selector import SelectorState
 from .facility_location import FacilityLocationMethod
 from .registry import FEATURE_METRIC, register
 
-__all__ = ["AdaCoreMethod", "adacore_selector", "precondition_gradients"]
+__all__ = ["AdaCoreMethod", "precondition_gradients"]
 
 
 @register
@@ -71,61 +71,3 @@ class AdaCoreMethod(FacilityLocationMethod):
         if self.params["curvature"] is not None:
             X = precondition_gradients(X, self.params["curvature"], self.params["damping"])
         return super().run(X, budget, labels, seed, n, progress)
-
-
-def adacore_selector(
-    data,
-    labels=None,
-    *,
-    fraction: float | None = None,
-    budget: int | None = None,
-    full: bool = True,
-    damping: float = 0.01,
-    beta2: float = 0.99,
-    samples: int = 1,
-    layer: str | None = None,
-    seed: int = 0,
-    batch_size: int = 512,
-    device=None,
-    **params,
-):
-    """A ``selector(model) -> Coreset`` running AdaCore with the current model, for ``EveryKEpochs``.
-
-    Each call computes the per-example last-layer gradients (``full=True``: weight and bias; else logits only)
-    and one Hutchinson estimate of the last layer's Hessian diagonal per batch, folds those into a running
-    :class:`~lessdata.signals.hessian.CurvatureEMA` kept across calls (``beta2``), preconditions and selects.
-    ``params`` go to the ``adacore`` method (``metric=``, ``optimizer=``...). The selector's ``ema`` attribute
-    holds the running estimate.
-
-    Example:
-        >>> schedule = EveryKEpochs(adacore_selector(train_set, fraction=0.1), k=1)   # doctest: +SKIP
-    """
-    from ..signals.hessian import CurvatureEMA, last_layer_hessian_diagonal
-
-    ema = CurvatureEMA(beta1=0.9, beta2=beta2)
-    state = SelectorState(data, labels, seed, batch_size)
-
-    def select(model):
-        import torch
-
-        import lessdata
-
-        from ..signals import find_last_linear, last_layer_gradients
-
-        y = state.labels
-        call_seed = state.next_seed()
-        generator = torch.Generator().manual_seed(call_seed)
-        last_layer_hessian_diagonal(model, data, y, layer=layer, samples=samples, batch_size=batch_size,
-                                    generator=generator, ema=ema, device=device)
-        curvature = ema.curvature.cpu().numpy()
-        if not full:  # the logits' curvature is the bias block (last C entries)
-            _, linear = find_last_linear(model, layer)
-            if linear.bias is None:
-                raise LessdataError("full=False takes the curvature of the bias; this last layer has none")
-            curvature = curvature[-linear.out_features:]
-        G = last_layer_gradients(model, data, y, layer=layer, full=full, batch_size=batch_size, device=device)
-        return lessdata.select(G, fraction=fraction, budget=budget, method="adacore", labels=y, seed=seed,
-                               curvature=curvature, damping=damping, **params)
-
-    select.ema = ema
-    return select

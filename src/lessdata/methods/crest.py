@@ -38,10 +38,9 @@ from ..errors import LessdataError
 from ..submodular.selection import facility_location_part
 from ..submodular.similarity import dense_similarity
 from ._partitioned import partitioned_coreset
-from ._selector import SelectorState
 from .registry import EPSILON, FEATURE_METRIC, OPTIMIZER, Method, register
 
-__all__ = ["CrestMethod", "crest_selector", "minibatch_coresets", "random_subset_size", "random_subsets"]
+__all__ = ["CrestMethod", "minibatch_coresets", "random_subset_size", "random_subsets"]
 
 #: random subsets up to this size get one similarity matrix, sliced per class
 SHARED_SIMILARITY_LIMIT = 4096
@@ -222,28 +221,3 @@ class CrestMethod(Method):
             progress.update(len(cs))
         cs.params = {"random_subsets": {"count": count, "size": r}}
         return cs
-
-
-def crest_selector(data, labels=None, *, fraction: float | None = None, budget: int | None = None,
-                   layer: str | None = None, seed: int = 0, batch_size: int = 512, device=None, **params):
-    """A ``selector(model) -> Coreset`` for ``EveryKEpochs``: CREST's mini-batch coresets on the current
-    model's logit gradients, fresh random subsets at every call (seeded by ``(seed, call number)``).
-
-    This reselects on the epoch schedule, without CREST's loss-model check; for that use
-    :class:`lessdata.training.CrestTrainer`. ``params`` go to the ``crest`` method (``minibatch_size=``...).
-    """
-
-    state = SelectorState(data, labels, seed, batch_size)
-
-    def select(model):
-        import lessdata
-
-        from ..signals import last_layer_gradients
-
-        y = state.labels
-        call_seed = state.next_seed()
-        G = last_layer_gradients(model, data, y, layer=layer, batch_size=batch_size, device=device)
-        return lessdata.select(G, fraction=fraction, budget=budget, method="crest", labels=y, seed=call_seed,
-                               **params)
-
-    return select

@@ -49,10 +49,9 @@ from .._validation import ARRAY, Interval, Options, check_features, check_labels
 from ..errors import LessdataError
 from ..submodular.partition import PartResult
 from ._partitioned import partitioned_coreset
-from ._selector import SelectorState
 from .registry import BACKEND, BUDGET_POLICY, EPSILON, Method, register
 
-__all__ = ["FisherValidation", "GlisterMethod", "LogitValidation", "glister_part", "glister_selector"]
+__all__ = ["FisherValidation", "GlisterMethod", "LogitValidation", "glister_part"]
 
 GREEDY = ("naive", "stochastic")
 UPDATES = ("auto", "exact", "fisher", "none")
@@ -497,58 +496,3 @@ class GlisterMethod(Method):
 
         return partitioned_coreset(select_part, n, budget, labels if labels_given else None, seed,
                                    p["budget_policy"], p["backend"])
-
-
-def glister_selector(
-    data,
-    labels=None,
-    *,
-    fraction: float | None = None,
-    budget: int | None = None,
-    validation=None,
-    validation_labels=None,
-    eta: float = 0.1,
-    full: bool = False,
-    per_class: bool = False,
-    layer: str | None = None,
-    seed: int = 0,
-    batch_size: int = 512,
-    device=None,
-    **params,
-):
-    """A ``selector(model) -> Coreset`` running GLISTER with the exact last-layer update, for ``EveryKEpochs``.
-
-    ``validation`` is a held-out set (anything :func:`~lessdata.signals.last_layer_gradients` reads, with
-    ``validation_labels`` or labels in it); without one the training data stands in for it. ``eta`` is the
-    one-step learning rate (use your optimizer's). ``full=False`` (logit gradients) and ``per_class=False``
-    (one selection over all the data) are the paper's code defaults (CORDS ``linear_layer=False``,
-    ``selection_type='Supervised'``). Each call draws its stochastic-greedy samples from a fresh seed derived
-    from ``(seed, call number)``. ``params`` go to the ``glister`` method (``greedy=``, ``epsilon=``...).
-
-    Example:
-        >>> selector = glister_selector(train_set, fraction=0.1, validation=val_set)   # doctest: +SKIP
-        >>> schedule = EveryKEpochs(selector, k=20)                                    # doctest: +SKIP
-    """
-
-    state = SelectorState(data, labels, seed, batch_size)
-    val = {"labels": validation_labels}
-
-    def select(model):
-        import lessdata
-
-        from ..signals import last_layer_gradients
-        from ..signals.hessian import last_layer_inputs
-
-        y = state.labels
-        val_data = data if validation is None else validation
-        val_y = y if validation is None else val["labels"]
-        h, z, val_y = last_layer_inputs(model, val_data, val_y, layer=layer, batch_size=batch_size, device=device)
-        val["labels"] = val_y if validation is not None else val["labels"]
-        G = last_layer_gradients(model, data, y, layer=layer, full=full, batch_size=batch_size, device=device)
-        call_seed = state.next_seed()
-        return lessdata.select(G, fraction=fraction, budget=budget, method="glister",
-                               labels=y if per_class else None, seed=call_seed, eta=eta, update="exact",
-                               validation_logits=z, validation_labels=val_y,
-                               validation_features=h if full else None, **params)
-
-    return select

@@ -34,10 +34,9 @@ from .._validation import ARRAY, Interval, check_features, check_labels
 from ..errors import LessdataError
 from ..submodular.partition import PartResult
 from ._partitioned import partitioned_coreset
-from ._selector import SelectorState
 from .registry import BACKEND, BUDGET_POLICY, Method, register
 
-__all__ = ["GradMatchMethod", "OmpResult", "gradmatch_selector", "nonnegative_omp"]
+__all__ = ["GradMatchMethod", "OmpResult", "nonnegative_omp"]
 
 
 class OmpResult:
@@ -355,55 +354,3 @@ def _validation(gradients, labels, d: int):
     if V.shape[1] != d:
         raise LessdataError(f"validation_gradients have {V.shape[1]} columns but the gradients have {d}")
     return V, (None if labels is None else check_labels(labels, V.shape[0], "validation_labels"))
-
-
-def gradmatch_selector(
-    data,
-    labels=None,
-    *,
-    fraction: float | None = None,
-    budget: int | None = None,
-    validation=None,
-    validation_labels=None,
-    full: bool = True,
-    layer: str | None = None,
-    seed: int = 0,
-    batch_size: int = 512,
-    device=None,
-    **params,
-):
-    """A ``selector(model) -> Coreset`` running GradMatch on the current model's last-layer gradients.
-
-    ``full=True`` uses the weight and bias gradients of the last layer (CORDS's ``linear_layer=True``);
-    ``validation`` (anything :func:`~lessdata.signals.last_layer_gradients` reads, with ``validation_labels``
-    or labels in it) switches the target to the validation gradients. ``params`` go to the ``gradmatch``
-    method (``lam=``, ``tol=``...). Each call draws its fill-up points from a fresh seed derived from
-    ``(seed, call number)``.
-
-    Example:
-        >>> schedule = EveryKEpochs(gradmatch_selector(train_set, fraction=0.1), k=20)   # doctest: +SKIP
-    """
-    from ..data.torch_data import dataset_labels
-
-    state = SelectorState(data, labels, seed, batch_size)
-    val = {"labels": validation_labels}
-
-    def select(model):
-        import lessdata
-
-        from ..signals import last_layer_gradients
-
-        y = state.labels
-        kw = {}
-        if validation is not None:
-            if val["labels"] is None:
-                val["labels"] = dataset_labels(validation, None, batch_size)
-            kw["validation_labels"] = val["labels"]
-            kw["validation_gradients"] = last_layer_gradients(model, validation, val["labels"], layer=layer,
-                                                              full=full, batch_size=batch_size, device=device)
-        call_seed = state.next_seed()
-        G = last_layer_gradients(model, data, y, layer=layer, full=full, batch_size=batch_size, device=device)
-        return lessdata.select(G, fraction=fraction, budget=budget, method="gradmatch", labels=y, seed=call_seed,
-                               **kw, **params)
-
-    return select

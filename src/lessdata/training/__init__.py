@@ -6,8 +6,10 @@
   :class:`WarmStart`, :class:`RS2Rounds`, :class:`FullData`.
 - :class:`CrestTrainer` is CREST's per-step loop (Yang et al., 2023): it yields weighted batches for your loop
   and reselects when its quadratic loss model fails; :meth:`CrestTrainer.fit` is its reference loop.
-- Selectors for :class:`EveryKEpochs`: :func:`gradient_selector` (CRAIG and any registered method),
-  :func:`adacore_selector`, :func:`gradmatch_selector`, :func:`glister_selector`, :func:`crest_selector`.
+- Selectors for :class:`EveryKEpochs`, all one :class:`ModelSelector` (a signal computed with the current
+  model, then a registered method; call ``t`` of seed ``s`` selects with :func:`call_seed` ``(s, t)``):
+  :func:`gradient_selector` (CRAIG and any registered method), :func:`adacore_selector`,
+  :func:`gradmatch_selector`, :func:`glister_selector`, :func:`crest_selector`.
 - :func:`fit` is a compact reference loop recording time-to-accuracy; :class:`CoresetCallback` does the same
   inside PyTorch Lightning (optional extra, imported on first use), and :class:`DynamicsCallback` records
   per-example training dynamics there.
@@ -26,15 +28,20 @@ Example::
             opt.zero_grad(); loss.backward(); opt.step()
 """
 
-from ..methods.adacore import adacore_selector
-from ..methods.crest import crest_selector
-from ..methods.glister import glister_selector
-from ..methods.gradmatch import gradmatch_selector
 from .crest import CheckResult, CrestTrainer, QuadraticModel
 from .early_scores import early_training_scores
 from .fit import BatchResult, Callback, FitResult, evaluate, fit
 from .samplers import CoresetLoader, CoresetSampler, weighted_loss
-from .schedules import EveryKEpochs, FullData, RS2Rounds, Schedule, SelectOnce, WarmStart, gradient_selector
+from .schedules import EveryKEpochs, FullData, RS2Rounds, Schedule, SelectOnce, WarmStart
+from .selectors import (
+    ModelSelector,
+    adacore_selector,
+    call_seed,
+    crest_selector,
+    glister_selector,
+    gradient_selector,
+    gradmatch_selector,
+)
 
 __all__ = [
     "BatchResult",
@@ -48,12 +55,14 @@ __all__ = [
     "EveryKEpochs",
     "FitResult",
     "FullData",
+    "ModelSelector",
     "QuadraticModel",
     "RS2Rounds",
     "Schedule",
     "SelectOnce",
     "WarmStart",
     "adacore_selector",
+    "call_seed",
     "crest_selector",
     "early_training_scores",
     "evaluate",

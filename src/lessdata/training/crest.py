@@ -80,6 +80,7 @@ from ..submodular.optimizers import OPTIMIZERS
 from ..submodular.similarity import check_metric
 from .fit import BatchResult, FitResult, _hook, _make_lr_schedule, _make_optimizer, evaluate
 from .samplers import CoresetLoader, _weighted_mean
+from .selectors import call_seed
 
 __all__ = ["CheckResult", "CrestTrainer", "QuadraticModel"]
 
@@ -378,7 +379,7 @@ class CrestTrainer:
         signals = np.zeros((self.n, grads.shape[1]), dtype=np.float32)
         signals[union] = grads
         sizes = [min(self.batch_size, len(s)) for s in subsets]
-        seed = int(np.random.SeedSequence([self.seed, self.selections]).generate_state(1)[0])
+        seed = call_seed(self.seed, self.selections)  # the selectors' rule: reset t of seed s
         coreset = minibatch_coresets(signals, self.labels, subsets, sizes, n=self.n, metric=self.metric,
                                      optimizer=self.greedy, seed=seed)
         coreset.method, coreset.seed = "crest", seed

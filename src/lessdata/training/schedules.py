@@ -3,7 +3,8 @@
 At the start of every epoch a training loop asks its schedule ``coreset_for_epoch(epoch, model)`` and trains
 on the answer: a :class:`~lessdata.Coreset`, or ``None`` for the full data. A schedule decides *when* to
 select and calls a ``selector`` to do it — any callable ``selector(model) -> Coreset``, e.g. one that
-computes last-layer gradients with the current model and runs CRAIG on them (:func:`gradient_selector`).
+computes last-layer gradients with the current model and runs CRAIG on them
+(:func:`~lessdata.training.gradient_selector`; see :mod:`lessdata.training.selectors`).
 
 - :class:`SelectOnce` — select before the first epoch and keep the subset (CRAIG on fixed features).
 - :class:`EveryKEpochs` — reselect with the current model every ``k`` epochs (CRAIG for deep networks,
@@ -35,7 +36,6 @@ __all__ = [
     "EveryKEpochs",
     "WarmStart",
     "RS2Rounds",
-    "gradient_selector",
 ]
 
 Selector = Callable[[Any], Coreset]
@@ -253,51 +253,3 @@ class RS2Rounds(Schedule):
             self.coreset = self._timed(epoch, lambda: self.selector(model, round_))
             self._epoch, self.round = epoch, round_ + 1
         return self.coreset
-
-
-def gradient_selector(
-    data,
-    labels=None,
-    *,
-    fraction: float | None = None,
-    budget: int | None = None,
-    method: str = "craig",
-    seed: int = 0,
-    batch_size: int = 512,
-    device: str | None = None,
-    **params: Any,
-) -> Selector:
-    """A selector that runs ``method`` (CRAIG by default) on the current model's last-layer gradients.
-
-    The gradient of the loss with respect to the logits (softmax − one-hot) is the cheap proxy CRAIG uses
-    for deep networks (Mirzasoleiman et al., 2020, Sec. 4); selection is per class. ``data`` is anything
-    :func:`lessdata.signals.last_layer_gradients` accepts, e.g. a dataset yielding ``(x, y)``; ``labels``
-    default to the ones in ``data`` (read once, on the first selection). ``params`` go to
-    :func:`lessdata.select` (e.g. ``metric=``, ``optimizer=``).
-
-    Example:
-        >>> schedule = EveryKEpochs(gradient_selector(train_set, fraction=0.1), k=1)  # doctest: +SKIP
-    """
-    import numpy as np
-
-    known = {"labels": None if labels is None else np.asarray(labels)}
-
-    def select(model) -> Coreset:
-        import lessdata
-
-        from ..signals import last_layer_gradients
-
-        if known["labels"] is None:
-            from ..data.torch_data import iter_batches
-
-            ys = [y for _, y in iter_batches(data, batch_size=batch_size)]
-            if any(y is None for y in ys):
-                raise LessdataError("gradient_selector needs labels=, or data that yields (x, y)")
-            known["labels"] = np.concatenate([y.numpy() for y in ys])
-        labels_ = known["labels"]
-        grads = last_layer_gradients(model, data, labels_, batch_size=batch_size, device=device)
-        return lessdata.select(
-            grads, fraction=fraction, budget=budget, method=method, labels=labels_, seed=seed, **params
-        )
-
-    return select
