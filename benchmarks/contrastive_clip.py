@@ -37,7 +37,7 @@ def run_seed(seed: int, config: dict) -> dict:
     import numpy as np
 
     import lessdata
-    from lessdata.training.contrastive import (
+    from lessdata.contrastive import (
         FASHION_MNIST_NAMES,
         PROMPT_TEMPLATES,
         Vocabulary,

@@ -36,7 +36,7 @@ METHODS = ("random", "sas", "sas_rank")
 
 def run_seed(seed: int, config: dict) -> dict:
     import lessdata
-    from lessdata.training.contrastive import ConvEncoder, embed, linear_probe, train_simclr
+    from lessdata.contrastive import ConvEncoder, embed, linear_probe, train_simclr
 
     X, y, Xt, yt = common.load_data(config["train_size"], config["test_size"])
     train_kwargs = {"batch_size": config["batch_size"], "width": config["width"], "device": config["device"],

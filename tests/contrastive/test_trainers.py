@@ -8,8 +8,7 @@ import torch
 from torch import nn
 
 import lessdata
-from lessdata.errors import LessdataError
-from lessdata.training.contrastive import (
+from lessdata.contrastive import (
     FASHION_MNIST_NAMES,
     PROMPT_TEMPLATES,
     ConvEncoder,
@@ -28,6 +27,7 @@ from lessdata.training.contrastive import (
     train_simclr,
     zero_shot_accuracy,
 )
+from lessdata.errors import LessdataError
 
 TINY = {"width": 4}
 TINY_CLIP = {"width": 4, "embed_dim": 8, "text_dim": 8}
