@@ -10,6 +10,9 @@
   model, then a registered method; call ``t`` of seed ``s`` selects with :func:`call_seed` ``(s, t)``):
   :func:`gradient_selector` (CRAIG and any registered method), :func:`adacore_selector`,
   :func:`gradmatch_selector`, :func:`glister_selector`, :func:`crest_selector`.
+- :class:`RhoLossSelector` is RHO-LOSS's per-step selection (Mindermann et al., 2022): each step keeps the
+  points of a large batch with the largest training loss minus irreducible (holdout-model) loss; use it in
+  your loop, in :func:`fit` (``batch_selector=``) or in a Hugging Face ``RhoLossTrainer``.
 - :func:`fit` is a compact reference loop recording time-to-accuracy; :class:`CoresetCallback` does the same
   inside PyTorch Lightning (optional extra, imported on first use), and :class:`DynamicsCallback` records
   per-example training dynamics there.
@@ -31,6 +34,7 @@ Example::
 from .crest import CheckResult, CrestTrainer, QuadraticModel
 from .early_scores import early_training_scores
 from .fit import BatchResult, Callback, FitResult, evaluate, fit
+from .rho_loss import RhoLossSelector, irreducible_losses, train_irreducible_model
 from .samplers import CoresetLoader, CoresetSampler, weighted_loss
 from .schedules import EveryKEpochs, FullData, RS2Rounds, Schedule, SelectOnce, WarmStart
 from .selectors import (
@@ -57,6 +61,7 @@ __all__ = [
     "FullData",
     "ModelSelector",
     "QuadraticModel",
+    "RhoLossSelector",
     "RS2Rounds",
     "Schedule",
     "SelectOnce",
@@ -70,6 +75,8 @@ __all__ = [
     "glister_selector",
     "gradient_selector",
     "gradmatch_selector",
+    "irreducible_losses",
+    "train_irreducible_model",
     "weighted_loss",
 ]
 
@@ -79,8 +86,8 @@ def __getattr__(name: str):
         from .lightning import CoresetCallback, DynamicsCallback
 
         return {"CoresetCallback": CoresetCallback, "DynamicsCallback": DynamicsCallback}[name]
-    if name in ("ColmSelector", "ColmTrainer", "select_minibatch"):  # transformers is optional too
-        from .transformers import ColmSelector, ColmTrainer, select_minibatch
+    if name in ("ColmSelector", "ColmTrainer", "RhoLossTrainer", "SelectiveTrainer", "select_minibatch"):
+        import importlib  # transformers is optional too: import the adapter module only now
 
-        return {"ColmSelector": ColmSelector, "ColmTrainer": ColmTrainer, "select_minibatch": select_minibatch}[name]
+        return getattr(importlib.import_module(f"{__name__}.transformers"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

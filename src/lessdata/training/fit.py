@@ -202,6 +202,7 @@ def fit(
     num_workers: int = 0,
     eval_batch_size: int = 512,
     callbacks: Sequence = (),
+    batch_selector=None,
     progress=None,
 ) -> FitResult:
     """Train ``model`` on ``train`` (a dataset of ``(x, y)``), each epoch on the subset ``schedule`` picks.
@@ -214,6 +215,9 @@ def fit(
         loss_fn: per-example loss (``reduction="none"``); cross-entropy by default.
         seed: seeds torch and the loader's shuffling, so a CPU run is reproducible.
         callbacks: objects with any of the :class:`Callback` hooks.
+        batch_selector: per-step selection (e.g. :class:`~lessdata.training.rho_loss.RhoLossSelector`): each
+            drawn batch of ``batch_size`` is cut to the examples ``batch_selector(model, (x, y), index=idx)``
+            picks (``(positions, weights)``) before the step; its time counts as selection time.
         progress: optional tqdm-compatible object: ``.total`` is set to ``epochs`` and ``.update(1)`` is
             called after each epoch (``.set_postfix`` too, if it has one); the caller closes it.
 
@@ -259,9 +263,14 @@ def fit(
         _hook(callbacks, "on_epoch_start", epoch, model, loader)
         tick = time.perf_counter()
         model.train()
-        loss_sum, correct, seen = 0.0, 0, 0
+        loss_sum, correct, seen, step_selection = 0.0, 0, 0, 0.0
         for step, (x, y, w, idx) in enumerate(loader):
             x, y, w = x.to(device), y.to(device), w.to(device)
+            if batch_selector is not None and batch_selector.budget_for(len(y)) < len(y):
+                pick_start = time.perf_counter()
+                picks, pick_weights = batch_selector(model, (x, y), index=idx)
+                x, y, w, idx = x[picks], y[picks], w[picks] * pick_weights.to(w), idx[picks.cpu()]
+                step_selection += time.perf_counter() - pick_start
             out = model(x)
             losses = loss_fn(out, y)
             loss = _weighted_mean(losses, w)
@@ -286,7 +295,8 @@ def fit(
         lr_now = opt.param_groups[0]["lr"]
         if scheduler is not None:
             scheduler.step()
-        train_seconds = time.perf_counter() - tick
+        train_seconds = time.perf_counter() - tick - step_selection
+        selection_seconds += step_selection
         clock += train_seconds + selection_seconds
 
         tick = time.perf_counter()

@@ -34,6 +34,10 @@ batch of an epoch, when it holds ``b`` examples or fewer, is trained on whole. S
 ``colm_selection_seconds`` (mean per micro-batch since the last log) and every step is recorded in
 ``trainer.colm_history``. The selector's moments are not saved in checkpoints: a resumed run starts them anew.
 
+The per-step mechanism is :class:`SelectiveTrainer` (any selector with ``budget_for`` and
+``selector(model, batch, sources=, index=) -> (indices, weights)``); :class:`RhoLossTrainer` uses it for
+RHO-LOSS (:class:`~lessdata.training.rho_loss.RhoLossSelector`).
+
 Custom loops use :func:`select_minibatch` (or keep one :class:`ColmSelector` across steps for its moments)::
 
     selector = ColmSelector(b=32)
@@ -68,10 +72,11 @@ from ..signals.zeroth_order import (
     sparse_features,
     spsa_coefficients,
 )
+from .rho_loss import RhoLossSelector
 
 _transformers = require("transformers", "llm", "the Hugging Face Trainer integration")
 
-__all__ = ["ColmSelector", "ColmTrainer", "response_losses", "select_minibatch"]
+__all__ = ["ColmSelector", "ColmTrainer", "RhoLossTrainer", "SelectiveTrainer", "response_losses", "select_minibatch"]
 
 _WEIGHTS_KEY = "colm_weights"
 
@@ -257,63 +262,71 @@ def _trim_right_padding(inputs: dict, length: int) -> dict:
             for k, v in inputs.items()}
 
 
-class ColmTrainer(_transformers.Trainer):
-    """A ``transformers.Trainer`` that trains each step on a CoLM mini-batch coreset of the drawn batch.
+class SelectiveTrainer(_transformers.Trainer):
+    """A ``transformers.Trainer`` that trains each step on the examples a per-step selector picks from the batch.
 
-    Set ``per_device_train_batch_size`` to the large batch ``B``; ``colm`` (a :class:`ColmSelector`, default
-    ``b = B/2``) picks the ``b`` examples and weights; one weighted backward runs on them. Every other
-    argument is the Trainer's. ``source_key`` names the batch field with each example's source id.
-
-    Example:
-        >>> trainer = ColmTrainer(model=model, args=TrainingArguments("out", per_device_train_batch_size=16,
-        ...                       max_steps=100), train_dataset=train, data_collator=collator,
-        ...                       colm=ColmSelector(b=8))
-        >>> trainer.train()                        # doctest: +SKIP
-        >>> trainer.colm_history[0]["batch_size"], trainer.colm_history[0]["selected"]
-        (16, 8)
+    The one per-step selection mechanism of lessdata's Trainer drop-ins (:class:`ColmTrainer`,
+    :class:`RhoLossTrainer`). Set ``per_device_train_batch_size`` to the large batch ``B``; ``selector`` is any
+    object with ``budget_for(B) -> b``, ``selector(model, batch, sources=..., index=...) -> (indices, weights)``
+    (subclasses adapt the call in ``_select``)
+    and a ``history`` list whose last record (a dict with ``batch_size``, ``selected``, ``seconds``) describes
+    the call. One weighted backward runs on the ``b`` picks (weighted mean of each example's mean
+    response-token cross-entropy); a short last batch of ``b`` or fewer examples is trained on whole. The
+    batch fields ``source_key`` and ``index_key`` are kept by the Trainer, handed to the selector and never to
+    the model. Every step is recorded in ``selection_history``; logs get ``{log_prefix}_selection_seconds``
+    (mean per micro-batch since the last log), ``{log_prefix}_batch_size`` and ``{log_prefix}_selected``.
     """
 
     # compute_loss returns a per-micro-batch mean: the Trainer divides it by the accumulation steps
     loss_is_scaled_for_ga = False
+    log_prefix = "selection"
 
-    def __init__(self, *args, colm: ColmSelector | None = None, source_key: str = "source", **kwargs):
-        if colm is not None and not isinstance(colm, ColmSelector):
-            raise LessdataError(f"colm must be a ColmSelector, got {type(colm).__name__}")
-        self.colm = ColmSelector() if colm is None else colm
-        self.source_key = source_key
-        self.colm_history: list[dict[str, Any]] = []
-        self._colm_unlogged: list[dict[str, Any]] = []
+    def __init__(self, *args, selector=None, source_key: str = "source", index_key: str = "index", **kwargs):
+        if selector is None or not callable(selector) or not callable(getattr(selector, "budget_for", None)):
+            raise LessdataError(f"selector must be a per-step selector (callable with budget_for()), "
+                                f"got {type(selector).__name__}")
+        self.selector = selector
+        self.source_key, self.index_key = source_key, index_key
+        self.selection_history: list[dict[str, Any]] = []
+        self._unlogged: list[dict[str, Any]] = []
         super().__init__(*args, **kwargs)
 
     def _set_signature_columns_if_needed(self):
         super()._set_signature_columns_if_needed()
-        if self.source_key not in self._signature_columns:  # keep the source column for the selection
-            self._signature_columns.append(self.source_key)
+        for key in (self.source_key, self.index_key):  # keep these columns for the selection
+            if key not in self._signature_columns:
+                self._signature_columns.append(key)
+
+    def _short_batch_record(self, size: int) -> dict[str, Any]:
+        return {"batch_size": size, "selected": size, "seconds": 0.0}
+
+    def _select(self, model, inputs, sources, index):
+        return self.selector(model, inputs, sources=sources, index=index)
 
     def training_step(self, model, inputs, num_items_in_batch=None):
         inputs = dict(self._prepare_inputs(inputs))
         sources = inputs.pop(self.source_key, None)
-        inputs.pop("index", None)
+        index = inputs.pop(self.index_key, None)
         size = int(inputs["input_ids"].shape[0])
-        b = self.colm.budget_for(size)
+        b = self.selector.budget_for(size)
         if b >= size:  # a short last batch: nothing to select from
             weights = torch.ones(size, device=inputs["input_ids"].device)
-            record = {"batch_size": size, "selected": size, "seconds": 0.0, "small_kept": 0}
+            record = self._short_batch_record(size)
         else:
-            indices, weights = self.colm(self.accelerator.unwrap_model(model), inputs, sources=sources)
-            record = dict(self.colm.history[-1])
+            indices, weights = self._select(self.accelerator.unwrap_model(model), inputs, sources, index)
+            record = dict(self.selector.history[-1])
             length = int(inputs["input_ids"].shape[1])
             inputs = {k: (v[indices] if isinstance(v, torch.Tensor) and v.dim() and v.shape[0] == size else v)
                       for k, v in inputs.items()}
             inputs = _trim_right_padding(inputs, length)
         record["step"] = self.state.global_step
-        self.colm_history.append(record)
-        self._colm_unlogged.append(record)
+        self.selection_history.append(record)
+        self._unlogged.append(record)
         inputs[_WEIGHTS_KEY] = weights
         return super().training_step(model, inputs, None)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        inputs = {k: v for k, v in inputs.items() if k not in (self.source_key, "index")}
+        inputs = {k: v for k, v in inputs.items() if k not in (self.source_key, self.index_key)}
         weights = inputs.pop(_WEIGHTS_KEY, None)
         if weights is None:  # evaluation: the Trainer's own loss
             return super().compute_loss(model, inputs, return_outputs=return_outputs,
@@ -325,9 +338,77 @@ class ColmTrainer(_transformers.Trainer):
         return (loss, outputs) if return_outputs else loss
 
     def log(self, logs, *args, **kwargs):
-        if self._colm_unlogged and "loss" in logs:
-            records, self._colm_unlogged = self._colm_unlogged, []
-            logs["colm_selection_seconds"] = float(np.mean([r["seconds"] for r in records]))
-            logs["colm_batch_size"] = float(np.mean([r["batch_size"] for r in records]))
-            logs["colm_selected"] = float(np.mean([r["selected"] for r in records]))
+        if self._unlogged and "loss" in logs:
+            records, self._unlogged = self._unlogged, []
+            prefix = self.log_prefix
+            logs[f"{prefix}_selection_seconds"] = float(np.mean([r["seconds"] for r in records]))
+            logs[f"{prefix}_batch_size"] = float(np.mean([r["batch_size"] for r in records]))
+            logs[f"{prefix}_selected"] = float(np.mean([r["selected"] for r in records]))
         return super().log(logs, *args, **kwargs)
+
+
+class ColmTrainer(SelectiveTrainer):
+    """A ``transformers.Trainer`` that trains each step on a CoLM mini-batch coreset of the drawn batch.
+
+    Set ``per_device_train_batch_size`` to the large batch ``B``; ``colm`` (a :class:`ColmSelector`, default
+    ``b = B/2``) picks the ``b`` examples and weights; one weighted backward runs on them. Every other
+    argument is the Trainer's. ``source_key`` names the batch field with each example's source id.
+    The mechanism is :class:`SelectiveTrainer`'s; steps are in ``colm_history``.
+
+    Example:
+        >>> trainer = ColmTrainer(model=model, args=TrainingArguments("out", per_device_train_batch_size=16,
+        ...                       max_steps=100), train_dataset=train, data_collator=collator,
+        ...                       colm=ColmSelector(b=8))
+        >>> trainer.train()                        # doctest: +SKIP
+        >>> trainer.colm_history[0]["batch_size"], trainer.colm_history[0]["selected"]
+        (16, 8)
+    """
+
+    log_prefix = "colm"
+
+    def __init__(self, *args, colm: ColmSelector | None = None, source_key: str = "source", **kwargs):
+        if colm is not None and not isinstance(colm, ColmSelector):
+            raise LessdataError(f"colm must be a ColmSelector, got {type(colm).__name__}")
+        super().__init__(*args, selector=ColmSelector() if colm is None else colm, source_key=source_key, **kwargs)
+
+    @property
+    def colm(self) -> ColmSelector:
+        return self.selector
+
+    @property
+    def colm_history(self) -> list[dict[str, Any]]:
+        return self.selection_history
+
+    def _short_batch_record(self, size: int) -> dict[str, Any]:
+        return {**super()._short_batch_record(size), "small_kept": 0}
+
+    def _select(self, model, inputs, sources, index):
+        return self.selector(model, inputs, sources=sources)  # CoLM does not use dataset indices
+
+
+class RhoLossTrainer(SelectiveTrainer):
+    """A ``transformers.Trainer`` that trains each step on the RHO-LOSS picks of the drawn batch.
+
+    Set ``per_device_train_batch_size`` to the large batch ``B``; ``rho`` is a
+    :class:`~lessdata.training.rho_loss.RhoLossSelector` built on the irreducible-loss model (a causal LM
+    trained on a holdout split) or on a per-example table of its losses — then the batches need an ``index``
+    field (``index_key``; :class:`~lessdata.llm.InstructionCollator` keeps it). Picks are trained on with
+    weight 1 (the paper's unweighted mean). Steps are in ``rho_history``.
+
+    Example:
+        >>> trainer = RhoLossTrainer(model=model, args=TrainingArguments("out", per_device_train_batch_size=32),
+        ...                          train_dataset=train, data_collator=collator,
+        ...                          rho=RhoLossSelector(irreducible_table, b=8))
+        >>> trainer.train()                        # doctest: +SKIP
+    """
+
+    log_prefix = "rho"
+
+    def __init__(self, *args, rho: RhoLossSelector, index_key: str = "index", **kwargs):
+        if not isinstance(rho, RhoLossSelector):
+            raise LessdataError(f"rho must be a RhoLossSelector, got {type(rho).__name__}")
+        super().__init__(*args, selector=rho, index_key=index_key, **kwargs)
+
+    @property
+    def rho_history(self) -> list[dict[str, Any]]:
+        return self.selection_history
