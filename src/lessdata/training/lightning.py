@@ -19,7 +19,10 @@ Usage — the LightningModule's ``train_dataloader()`` returns a :class:`~lessda
     schedule = EveryKEpochs(gradient_selector(train_set, labels, fraction=0.1), k=1)
     L.Trainer(max_epochs=10, callbacks=[CoresetCallback(schedule)]).fit(Module())
 
-Single-process training only: Lightning does not shard a CoresetLoader across devices.
+Distributed training (Lightning's DDP strategies): the :class:`~lessdata.training.CoresetLoader` reads the
+process's rank from ``torch.distributed`` at every epoch and yields only its disjoint share of the epoch (see
+:class:`~lessdata.training.CoresetSampler`). Every process runs the schedule's selector; a deterministic
+selector with the same seed on the same (synchronised) model gives every process the same subset.
 """
 
 from __future__ import annotations
@@ -90,8 +93,10 @@ class CoresetCallback(_pl.Callback):
         }
         self.history.append(record)
         if self.log:
-            pl_module.log("lessdata/subset_size", float(record["subset_size"]), on_step=False, on_epoch=True)
-            pl_module.log("lessdata/selection_seconds", seconds, on_step=False, on_epoch=True)
+            sync = trainer.world_size > 1  # averaged over the processes (each selects the same subset)
+            pl_module.log("lessdata/subset_size", float(record["subset_size"]), on_step=False, on_epoch=True,
+                          sync_dist=sync)
+            pl_module.log("lessdata/selection_seconds", seconds, on_step=False, on_epoch=True, sync_dist=sync)
 
 
 class DynamicsCallback(_pl.Callback):

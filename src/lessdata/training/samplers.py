@@ -40,7 +40,7 @@ from ..coreset import Coreset
 from ..data.torch_data import batch_fetcher
 from ..errors import LessdataError
 
-__all__ = ["CoresetLoader", "CoresetSampler", "weighted_loss"]
+__all__ = ["CoresetLoader", "CoresetSampler", "replica_share", "weighted_loss"]
 
 
 def weighted_loss(
@@ -75,30 +75,70 @@ def _weighted_mean(losses: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     return (losses * w).mean()
 
 
+def replica_share(num_replicas: int | None, rank: int | None) -> tuple[int, int]:
+    """``(num_replicas, rank)``: as given, else from an initialised ``torch.distributed`` process group, else
+    ``(1, 0)`` (one process)."""
+    if num_replicas is None and rank is None:
+        dist = torch.distributed
+        if dist.is_available() and dist.is_initialized():
+            return dist.get_world_size(), dist.get_rank()
+        return 1, 0
+    if num_replicas is None or rank is None:
+        raise LessdataError("give both num_replicas= and rank=, or neither (then torch.distributed decides)")
+    for name, value, low in (("num_replicas", num_replicas, 1), ("rank", rank, 0)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise LessdataError(f"{name} must be an integer ≥ {low}, got {value!r}")
+    if rank >= num_replicas:
+        raise LessdataError(f"rank {rank} is out of range for {num_replicas} replicas")
+    return int(num_replicas), int(rank)
+
+
 class CoresetSampler(Sampler[int]):
     """Yields the dataset indices of the current subset, reshuffled each epoch from ``(seed, epoch)``.
 
     With ``multiplicities`` (positive integers, one per index), index ``i`` appears ``multiplicities[i]``
     times in every epoch, its copies shuffled among the rest.
 
+    Distributed training: with ``num_replicas`` / ``rank`` (or, when both are ``None``, an initialised
+    ``torch.distributed`` process group) every process builds the same shuffled epoch from ``(seed, epoch)``
+    and takes every ``num_replicas``-th position from ``rank`` on, so the processes' shares are disjoint and
+    together are exactly one epoch. Like ``DistributedSampler``, when the epoch does not divide evenly its
+    first positions are repeated to pad it (``drop_last=False``) or its tail is dropped (``drop_last=True``),
+    so every process runs the same number of steps.
+
     The epoch advances by one each time the sampler is iterated; :meth:`set_epoch` pins it (PyTorch
     Lightning calls it before every epoch, as it does for ``DistributedSampler``).
     """
 
     def __init__(
-        self, indices: np.ndarray, shuffle: bool = True, seed: int = 0, multiplicities: np.ndarray | None = None
+        self, indices: np.ndarray, shuffle: bool = True, seed: int = 0, multiplicities: np.ndarray | None = None,
+        *, num_replicas: int | None = None, rank: int | None = None, drop_last: bool = False,
     ):
         self.indices = np.asarray(indices, dtype=np.int64)
         self.multiplicities = None if multiplicities is None else np.asarray(multiplicities, dtype=np.int64)
         self.shuffle = bool(shuffle)
         self.seed = int(seed)
         self.epoch = 0
+        self.drop_last = bool(drop_last)
+        if num_replicas is not None or rank is not None:
+            replica_share(num_replicas, rank)  # check now; an unset pair is read from torch.distributed later
+        self._replicas = (num_replicas, rank)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
 
-    def __len__(self) -> int:
+    @property
+    def replicas(self) -> tuple[int, int]:
+        """``(num_replicas, rank)`` of this process."""
+        return replica_share(*self._replicas)
+
+    def _epoch_length(self) -> int:
         return int(self.indices.shape[0]) if self.multiplicities is None else int(self.multiplicities.sum())
+
+    def __len__(self) -> int:
+        replicas, _ = self.replicas
+        total = self._epoch_length()
+        return total // replicas if self.drop_last else math.ceil(total / replicas)
 
     def __iter__(self) -> Iterator[int]:
         return iter(self.next_order().tolist())
@@ -116,7 +156,15 @@ class CoresetSampler(Sampler[int]):
             order = np.repeat(self.indices, self.multiplicities)
         if self.shuffle:
             order = order[np.random.default_rng([self.seed, epoch]).permutation(order.shape[0])]
-        return order
+        replicas, rank = self.replicas
+        if replicas == 1:
+            return order
+        share = len(self)
+        if self.drop_last:
+            order = order[: share * replicas]
+        elif share * replicas > len(order):  # pad with the epoch's first positions, repeated as needed
+            order = np.resize(order, share * replicas)
+        return order[rank::replicas]
 
 
 class _Collated:
@@ -179,6 +227,11 @@ class CoresetLoader:
         shuffle: reshuffle the subset every epoch, deterministically from ``(seed, epoch)``.
         seed: seed of the shuffling.
         return_indices: also yield the dataset indices of the batch.
+        num_replicas, rank: distributed training: this process's share of every epoch (see
+            :class:`CoresetSampler`); by default read from an initialised ``torch.distributed`` process group
+            at each epoch, so the same loader works in one process, under ``torchrun`` and under Lightning DDP.
+            Every process must hold the same coreset (a deterministic selector with the same seed and the
+            same model does).
         **dataloader_kwargs: passed on to ``DataLoader`` (e.g. ``prefetch_factor``, ``worker_init_fn``).
 
     Example:
@@ -210,6 +263,8 @@ class CoresetLoader:
         persistent_workers: bool = False,
         collate_fn: Callable | None = None,
         return_indices: bool = False,
+        num_replicas: int | None = None,
+        rank: int | None = None,
         **dataloader_kwargs: Any,
     ):
         try:
@@ -224,7 +279,8 @@ class CoresetLoader:
         self.dataset = dataset
         self.batch_size = batch_size
         self.return_indices = bool(return_indices)
-        self.sampler = CoresetSampler(np.arange(self.size), shuffle=shuffle, seed=seed)
+        self.sampler = CoresetSampler(np.arange(self.size), shuffle=shuffle, seed=seed, num_replicas=num_replicas,
+                                      rank=rank, drop_last=drop_last)
         indexed = _Indexed(dataset, collate_fn)
         # one batched index per batch straight from the dataset, with no DataLoader in between
         self._direct = indexed.fetch if indexed.fetch.batched == "take" and num_workers == 0 and not pin_memory \
@@ -286,8 +342,9 @@ class CoresetLoader:
 
     @property
     def epoch_size(self) -> int:
-        """Examples visited per epoch: the subset size, counting each example by its multiplicity."""
-        return len(self.sampler)
+        """Examples visited per epoch by all processes together: the subset size, counting each example by its
+        multiplicity."""
+        return self.sampler._epoch_length()
 
     def weights_of(self, indices: Sequence[int] | np.ndarray | torch.Tensor) -> np.ndarray:
         """Training weights of the given dataset indices (0 for examples outside the current subset)."""
@@ -323,6 +380,9 @@ class CoresetLoader:
     def __repr__(self) -> str:
         what = "full data" if self.coreset is None else f"coreset {self.coreset.method or 'subset'}"
         size = f"{len(self.sampler.indices)} of {self.size} examples"
-        if len(self.sampler) != len(self.sampler.indices):
-            size += f", {len(self.sampler)} per epoch"
+        if self.epoch_size != len(self.sampler.indices):
+            size += f", {self.epoch_size} per epoch"
+        replicas, rank = self.sampler.replicas
+        if replicas > 1:
+            size += f", rank {rank} of {replicas}"
         return f"CoresetLoader({what}: {size}, batch_size={self.batch_size})"
