@@ -54,7 +54,9 @@ import numpy as np
 import torch
 
 from .._io import atomic_path
+from ..data.torch_data import iter_batches
 from ..errors import LessdataError
+from .gradients import _size, find_last_linear, model_device
 from .statistics import cartography_statistics, forgetting_events
 
 FIELDS = ("loss", "correct", "confidence", "error_norm")
@@ -311,9 +313,6 @@ class DynamicsRecorder:
         pair, a Dataset, a non-shuffling DataLoader). ``loss_fn`` (``reduction="none"``) replaces the
         cross-entropy as the recorded loss. Returns the new column's position.
         """
-        from ..data.torch_data import iter_batches
-        from .gradients import _size, model_device
-
         label = f"checkpoint {len(self.columns)}" if name is None else name
         if label in self.columns:
             raise LessdataError(f"a column named {label!r} already exists")
@@ -555,9 +554,6 @@ def grand_scores(model, data, labels=None, *, last_layer: bool = False, batch_si
     without the ``+ 1`` when the layer has no bias). Paul et al. compute it at initialisation, averaged
     over 10 initialisations; see :func:`lessdata.training.early_training_scores`.
     """
-    from ..data.torch_data import iter_batches
-    from .gradients import find_last_linear, model_device
-
     device = model_device(model) if device is None else torch.device(device)
     modes = {module: module.training for module in model.modules()}
     chunks = []
