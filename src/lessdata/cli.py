@@ -66,7 +66,9 @@ def _os_message(exc: OSError) -> str:
 # sub-command groups that live elsewhere, imported only when used (or listed by --help)
 _LAZY_GROUPS = {"bench": ("lessdata.bench.cli", "bench_app"), "llm": ("lessdata.llm.cli", "llm_app"),
                 "robust": ("lessdata.robust.cli", "robust_app"),
-                "contrastive": ("lessdata.contrastive.cli", "contrastive_app")}
+                "contrastive": ("lessdata.contrastive.cli", "contrastive_app"),
+                "distill": ("lessdata.distill.cli", "distill_app"),
+                "shaping": ("lessdata.shaping.cli", "shaping_app")}
 
 
 class _Group(TyperGroup):

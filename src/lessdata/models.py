@@ -75,6 +75,51 @@ class LeNet(nn.Module):
         return self.fc3(x)
 
 
+class ConvNet(nn.Module):
+    """The standard ConvNet of dataset distillation (Gidaris & Komodakis, 2018; used by DC, DSA, DM and MTT,
+    Cazenavette et al., 2022, "Dataset Distillation by Matching Training Trajectories"): ``depth`` blocks of
+    conv(3x3, ``width``, pad 1)-instance norm-ReLU-avg pool(2), then a linear head.
+
+    Instance norm is ``GroupNorm(width, width)`` with learnable affine parameters, as in the reference code
+    (``mtt-distillation/networks.py``), so the network has no running statistics and its whole state is its
+    parameters, which makes flattened-parameter trajectories exact. 28x28 inputs end at 3x3, 32x32 at 4x4.
+
+    Args:
+        in_channels: image channels (1 for Fashion-MNIST, 3 for CIFAR).
+        image_size: height and width of the (square) input images.
+        num_classes: number of outputs.
+        width: channels of every conv layer (128 in the papers).
+        depth: number of conv blocks (3 in the papers).
+
+    Example:
+        >>> import torch
+        >>> ConvNet(width=8)(torch.zeros(2, 1, 28, 28)).shape
+        torch.Size([2, 10])
+    """
+
+    def __init__(self, in_channels: int = 1, image_size: int = 28, num_classes: int = 10, width: int = 128,
+                 depth: int = 3):
+        super().__init__()
+        for value, name in ((in_channels, "in_channels"), (image_size, "image_size"),
+                            (num_classes, "num_classes"), (width, "width"), (depth, "depth")):
+            _check_positive(value, name)
+        if image_size >> depth < 1:
+            raise LessdataError(f"image_size {image_size} is too small for depth {depth} (halved {depth} times)")
+        self.in_channels, self.image_size = in_channels, image_size
+        layers: list[nn.Module] = []
+        channels = in_channels
+        for _ in range(depth):
+            layers += [nn.Conv2d(channels, width, kernel_size=3, padding=1), nn.GroupNorm(width, width, affine=True),
+                       nn.ReLU(), nn.AvgPool2d(2, 2)]
+            channels = width
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Linear(width * (image_size >> depth) ** 2, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.reshape(-1, self.in_channels, self.image_size, self.image_size)
+        return self.classifier(torch.flatten(self.features(x), 1))
+
+
 def logistic_regression(in_features: int = 784, num_classes: int = 10) -> nn.Sequential:
     """Multinomial logistic regression: flatten, then a single ``nn.Linear`` (the convex model of CRAIG,
     Mirzasoleiman et al., 2020, "Coresets for Data-efficient Training of Machine Learning Models").
