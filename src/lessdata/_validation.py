@@ -186,6 +186,8 @@ class Satisfies:
         return self.description
 
 
+#: the most common form: a count of at least one
+POSITIVE_INT = [Interval(int, 1, None)]
 #: True or False (numpy bools too; not 0 / 1)
 BOOL = Satisfies("a bool", lambda v: isinstance(v, (bool, np.bool_)))
 #: an array-like: a numpy array or anything with a shape (tensors, sparse matrices), or a list / tuple
@@ -219,10 +221,12 @@ def _show(value) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def check_param(owner: str, name: str, value, forms) -> None:
-    """Raise ``"{owner}: {name} must be {forms}, got {value!r}"`` unless one of ``forms`` accepts ``value``."""
+def check_param(owner: str, name: str, value, forms):
+    """Return ``value``, or raise ``"{owner}: {name} must be {forms}, got {value!r}"`` unless one of ``forms``
+    accepts it."""
     if not any(_accepts(form, value) for form in forms):
         raise LessdataError(f"{owner}: {name} must be {describe_forms(forms)}, got {_show(value)}")
+    return value
 
 
 def check_params(owner: str, params: Mapping, constraints: Mapping) -> None:

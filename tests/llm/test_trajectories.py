@@ -42,7 +42,7 @@ def test_checkpoint_steps():
     assert checkpoint_steps(7, 1) == [7]
     with pytest.raises(LessdataError, match="cannot record 6 checkpoints in 5"):
         checkpoint_steps(5, 6)
-    with pytest.raises(LessdataError, match="checkpoints must be a positive integer"):
+    with pytest.raises(LessdataError, match="checkpoint_steps: checkpoints must be an int ≥ 1, got 0"):
         checkpoint_steps(5, 0)
 
 

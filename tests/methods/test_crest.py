@@ -173,16 +173,19 @@ def test_learned_examples_leave_the_pool_down_to_the_minimum(digits):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"fraction": 0.0}, "fraction"),
+    ({"fraction": 0.0}, r"CrestTrainer: fraction must be a number in \(0, 1\], got 0.0"),
     ({"batch_size": 5000}, "larger than the dataset"),
-    ({"batch_size": 0}, "batch_size"),
+    ({"batch_size": 0}, "CrestTrainer: batch_size must be an int ≥ 1, got 0"),
+    ({"adapt": "yes"}, "CrestTrainer: adapt must be a bool, got 'yes'"),
     ({"check_threshold": -0.1}, "check_threshold"),
-    ({"greedy": "fastest"}, "unknown greedy optimizer"),
-    ({"metric": "manhattan"}, "unknown metric"),
+    ({"greedy": "fastest"}, "CrestTrainer: greedy must be one of 'naive', 'lazy'"),
+    ({"metric": "manhattan"}, "CrestTrainer: metric must be one of 'rbf', 'euclidean', 'cosine'"),
+    ({"metric": "precomputed"}, "metric must be one of"),
     ({"subset_size": 10}, "smaller than the mini-batch size"),
     ({"beta2": 1.5}, "beta2"),
     ({"labels": np.zeros(3)}, "labels has 3 entries"),
-    ({"warmup_steps": -1}, "warmup_steps"),
+    ({"warmup_steps": -1}, "CrestTrainer: warmup_steps must be an int ≥ 0, got -1"),
+    ({"seed": "0"}, "CrestTrainer: seed must be an int ≥ 0, got '0'"),
 ])
 def test_bad_trainer_inputs_get_one_line_errors(digits, kwargs, message):
     train, _ = digits

@@ -111,9 +111,9 @@ def test_too_many_shards_are_reduced(blobs):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"k": 0}, "k must be an integer >= 1"),
+        ({"k": 0}, "greedi: k must be an int ≥ 1, got 0"),
         ({"k": 501}, "cannot pick 501 of 500 points"),
-        ({"n_shards": 0}, "n_shards must be an integer >= 1"),
+        ({"n_shards": 0}, "greedi: n_shards must be an int ≥ 1, got 0"),
         ({"kappa": 2, "n_shards": 2}, "cannot hold k=10 points"),
         ({"metric": "precomputed"}, "not metric='precomputed'"),
         ({"optimizer": "random_greedy"}, "monotone greedy optimizer"),

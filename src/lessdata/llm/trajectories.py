@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .._validation import POSITIVE_INT, check_param
 from ..errors import LessdataError, require
 from ..signals.dynamics import DynamicsRecorder
 from .data import InstructionCollator, InstructionData, per_example_loss, tokenize_instructions
@@ -41,12 +42,6 @@ __all__ = [
 ]
 
 
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise LessdataError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 def checkpoint_steps(total_steps: int, checkpoints: int) -> list[int]:
     """``checkpoints`` training steps evenly spread over ``1..total_steps``, the last one at the end.
 
@@ -54,8 +49,8 @@ def checkpoint_steps(total_steps: int, checkpoints: int) -> list[int]:
         >>> checkpoint_steps(100, 4)
         [25, 50, 75, 100]
     """
-    total_steps = _positive_int(total_steps, "total_steps")
-    checkpoints = _positive_int(checkpoints, "checkpoints")
+    total_steps = int(check_param("checkpoint_steps", "total_steps", total_steps, POSITIVE_INT))
+    checkpoints = int(check_param("checkpoint_steps", "checkpoints", checkpoints, POSITIVE_INT))
     if checkpoints > total_steps:
         raise LessdataError(f"cannot record {checkpoints} checkpoints in {total_steps} training steps: "
                             f"train longer or record fewer")
@@ -89,7 +84,7 @@ def record_losses(model, examples: Sequence[dict], recorder: DynamicsRecorder, *
         >>> rec.loss.shape
         (2, 1)
     """
-    batch_size = _positive_int(batch_size, "batch_size")
+    batch_size = int(check_param("record_losses", "batch_size", batch_size, POSITIVE_INT))
     if recorder.n is None:
         recorder.set_n(len(examples))
     elif recorder.n != len(examples):
@@ -144,9 +139,10 @@ class TrajectoryCallback(transformers.TrainerCallback):
         self.examples = examples
         self.recorder = recorder if recorder is not None else DynamicsRecorder(len(examples), fields=("loss",))
         self.collator = collator
-        self.checkpoints = _positive_int(checkpoints, "checkpoints")
-        self.steps = None if steps is None else sorted({_positive_int(s, "a checkpoint step") for s in steps})
-        self.batch_size = _positive_int(batch_size, "batch_size")
+        self.checkpoints = int(check_param("TrajectoryCallback", "checkpoints", checkpoints, POSITIVE_INT))
+        self.steps = None if steps is None else sorted(
+            {int(check_param("TrajectoryCallback", "each checkpoint step", s, POSITIVE_INT)) for s in steps})
+        self.batch_size = int(check_param("TrajectoryCallback", "batch_size", batch_size, POSITIVE_INT))
         self.on_record = on_record
         self.progress = progress
 
@@ -197,14 +193,14 @@ def train_causal_lm(model, examples: Sequence[dict], *, collator, epochs: float 
     """
     if not len(examples):
         raise LessdataError("cannot train on zero examples")
-    batch_size = _positive_int(batch_size, "batch_size")
+    batch_size = int(check_param("train_causal_lm", "batch_size", batch_size, POSITIVE_INT))
     if max_steps is None:
         if isinstance(epochs, bool) or not isinstance(epochs, (int, float)) or not epochs > 0:
             raise LessdataError(f"epochs must be a positive number, got {epochs!r}")
         total = max(1, round(epochs * len(examples)))
         steps = math.ceil(total / batch_size)
     else:
-        steps = _positive_int(max_steps, "max_steps")
+        steps = int(check_param("train_causal_lm", "max_steps", max_steps, POSITIVE_INT))
         total = steps * batch_size
     for name, value in (("learning_rate", learning_rate), ("warmup_ratio", warmup_ratio),
                         ("min_lr_ratio", min_lr_ratio), ("weight_decay", weight_decay)):
@@ -306,7 +302,7 @@ def loss_trajectories(data: InstructionData, tokenizer, *, model=None, checkpoin
         model = model.to(device)
     if isinstance(epochs, bool) or not isinstance(epochs, (int, float)) or not epochs > 0:
         raise LessdataError(f"epochs must be a positive number, got {epochs!r}")
-    batch_size = _positive_int(batch_size, "batch_size")
+    batch_size = int(check_param("loss_trajectories", "batch_size", batch_size, POSITIVE_INT))
     total_steps = math.ceil(max(1, round(epochs * len(examples))) / batch_size)
     steps = checkpoint_steps(total_steps, checkpoints)
     recorder = DynamicsRecorder(len(examples), fields=("loss",), columns=len(steps))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_features, check_labels
+from .._validation import Interval, check_features, check_labels, check_params
 from ..errors import LessdataError
 
 __all__ = ["latent_classes", "normalize_rows", "spherical_kmeans", "zero_shot_classes"]
@@ -21,14 +21,6 @@ def normalize_rows(X) -> np.ndarray:
     X = np.asarray(X, dtype=np.float32)
     norms = np.linalg.norm(X, axis=-1, keepdims=True)
     return np.ascontiguousarray(X / np.where(norms > 0, norms, 1.0), dtype=np.float32)
-
-
-def _positive_int(value, name: str, upper: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise LessdataError(f"{name} must be a positive integer, got {value!r}")
-    if upper is not None and value > upper:
-        raise LessdataError(f"{name}={value} is larger than the number of points ({upper})")
-    return int(value)
 
 
 def spherical_kmeans(emb, n_clusters: int, *, seed: int = 0, iterations: int = 20, restarts: int = 3):
@@ -46,9 +38,12 @@ def spherical_kmeans(emb, n_clusters: int, *, seed: int = 0, iterations: int = 2
     import faiss
 
     X = normalize_rows(check_features(emb, "embeddings"))
-    k = _positive_int(n_clusters, "n_clusters", len(X))
-    iterations = _positive_int(iterations, "iterations")
-    restarts = _positive_int(restarts, "restarts")
+    positive = [Interval(int, 1, None)]
+    check_params("spherical_kmeans", {"n_clusters": n_clusters, "iterations": iterations, "restarts": restarts},
+                 {"n_clusters": positive, "iterations": positive, "restarts": positive})
+    if n_clusters > len(X):
+        raise LessdataError(f"n_clusters={n_clusters} is larger than the number of points ({len(X)})")
+    k, iterations, restarts = int(n_clusters), int(iterations), int(restarts)
     kmeans = faiss.Kmeans(X.shape[1], k, niter=iterations, seed=int(seed) % (1 << 31),  # faiss takes a C int
                           nredo=restarts, spherical=True, verbose=False, min_points_per_centroid=1,
                           max_points_per_centroid=1 << 30)

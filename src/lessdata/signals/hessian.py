@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._validation import Interval, check_param, check_params
 from ..data.torch_data import iter_batches
 from ..errors import LessdataError
 from .gradients import find_last_linear, model_device
@@ -45,16 +46,7 @@ __all__ = [
 ]
 
 
-def _check_positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise LessdataError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _check_beta(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
-        raise LessdataError(f"{name} must be a number in [0, 1), got {value!r}")
-    return float(value)
+_BETA = [Interval(float, 0, 1, closed="left")]
 
 
 def rademacher_like(tensors: Sequence[torch.Tensor], generator: torch.Generator | None = None) -> list[torch.Tensor]:
@@ -100,7 +92,8 @@ def hutchinson_diagonal(loss: torch.Tensor, params: Sequence[torch.Tensor], *, s
     ``samples`` Rademacher vectors; it is unbiased, and exact for a diagonal Hessian with a single sample.
     Costs one backward pass with ``create_graph=True`` plus one Hessian-vector product per sample.
     """
-    samples = _check_positive_int(samples, "samples")
+    check_param("hutchinson_diagonal", "samples", samples, [Interval(int, 1, None)])
+    samples = int(samples)
     params = list(params)
     if not params:
         raise LessdataError("hutchinson_diagonal needs at least one parameter")
@@ -137,11 +130,9 @@ class CurvatureEMA:
     """
 
     def __init__(self, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-4):
-        self.beta1 = _check_beta(beta1, "beta1")
-        self.beta2 = _check_beta(beta2, "beta2")
-        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps >= 0:
-            raise LessdataError(f"eps must be a non-negative number, got {eps!r}")
-        self.eps = float(eps)
+        check_params("CurvatureEMA", {"beta1": beta1, "beta2": beta2, "eps": eps},
+                     {"beta1": _BETA, "beta2": _BETA, "eps": [Interval(float, 0, None)]})
+        self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
         self.steps = 0
         self._m: torch.Tensor | None = None
         self._v: torch.Tensor | None = None
@@ -265,7 +256,8 @@ def last_layer_hessian_diagonal(
         >>> last_layer_hessian_diagonal(MLP(hidden=(8,)), X, np.arange(20) % 10).shape   # 10 * (8 + 1)
         (90,)
     """
-    samples = _check_positive_int(samples, "samples")
+    check_param("last_layer_hessian_diagonal", "samples", samples, [Interval(int, 1, None)])
+    samples = int(samples)
     _, linear = find_last_linear(model, layer)
     total, count = None, 0
     for h, _, y in _last_layer_batches(model, data, labels, layer, batch_size, device):

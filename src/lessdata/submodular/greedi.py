@@ -42,7 +42,7 @@ import numpy as np
 from numba import njit
 
 from .._threads import single_threaded_blas
-from .._validation import check_choice, check_features
+from .._validation import POSITIVE_INT, check_choice, check_features, check_param
 from ..errors import LessdataError
 from .optimizers import OPTIMIZERS
 from .partition import Part
@@ -461,12 +461,6 @@ def euclidean_constant(X, backend="local") -> float:
 
 
 # ------------------------------------------------------------------------------------- GreeDi
-def _check_int(value, name, low=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise LessdataError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
-
-
 def greedi(
     X,
     k: int,
@@ -512,11 +506,11 @@ def greedi(
         raise LessdataError(f"GreeDi needs a monotone greedy optimizer; choose one of: "
                             f"{', '.join(o for o in OPTIMIZERS if o != 'random_greedy')}")
     n = X.shape[0]
-    k = _check_int(k, "k")
+    k = int(check_param("greedi", "k", k, POSITIVE_INT))
     if k > n:
         raise LessdataError(f"cannot pick {k} of {n} points")
-    m = _check_int(n_shards, "n_shards")
-    kappa = k if kappa is None else _check_int(kappa, "kappa")
+    m = int(check_param("greedi", "n_shards", n_shards, POSITIVE_INT))
+    kappa = k if kappa is None else int(check_param("greedi", "kappa", kappa, POSITIVE_INT))
     fitting = max(1, n // kappa)
     if m > fitting:
         import logging

@@ -69,7 +69,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._validation import check_choice
+from .._validation import BOOL, Interval, Options, check_params
 from ..coreset import Coreset
 from ..data.torch_data import batch_fetcher, dataset_labels, split_batch
 from ..errors import LessdataError
@@ -77,7 +77,6 @@ from ..methods.crest import minibatch_coresets, random_subset_size, random_subse
 from ..signals.gradients import model_device
 from ..signals.hessian import CurvatureEMA, hutchinson_diagonal
 from ..submodular.optimizers import OPTIMIZERS
-from ..submodular.similarity import check_metric
 from .fit import BatchResult, FitResult, _hook, _make_lr_schedule, _make_optimizer, evaluate
 from .samplers import CoresetLoader, _weighted_mean
 from .selectors import call_seed
@@ -115,19 +114,28 @@ class CheckResult:
     valid: bool
 
 
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise LessdataError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _number(value, name: str, low: float, high: float | None = None, open_low: bool = True) -> float:
-    ok = not isinstance(value, bool) and isinstance(value, (int, float, np.number)) and math.isfinite(float(value))
-    ok = ok and (value > low if open_low else value >= low) and (high is None or value <= high)
-    if not ok:
-        span = f"in ({low}, {high}]" if high is not None else (f"> {low}" if open_low else f">= {low}")
-        raise LessdataError(f"{name} must be a number {span}, got {value!r}")
-    return float(value)
+_POSITIVE_INT = [Interval(int, 1, None)]
+#: every CrestTrainer parameter's accepted values, checked at once (one message format, see lessdata._validation)
+_PARAMETER_CONSTRAINTS = {
+    "fraction": [Interval(float, 0, 1, closed="right")],
+    "batch_size": _POSITIVE_INT,
+    "subsets": _POSITIVE_INT,
+    "check_interval": _POSITIVE_INT,
+    "check_threshold": [Interval(float, 0, None)],
+    "adapt": [BOOL],
+    "interval_multiplier": [Interval(float, 0, None, closed="neither")],
+    "subsets_multiplier": [Interval(float, 0, None, closed="neither")],
+    "hutchinson_samples": _POSITIVE_INT,
+    "warmup_steps": [Interval(int, 0, None)],
+    "drop_learned": [BOOL],
+    "drop_threshold": [Interval(float, 0, None)],
+    "drop_window": _POSITIVE_INT,
+    "min_pool_fraction": [Interval(float, 0, 1)],
+    "metric": [Options("rbf", "euclidean", "cosine")],  # it computes its own similarities: no "precomputed"
+    "greedy": [Options(*OPTIMIZERS)],
+    "eval_batch_size": _POSITIVE_INT,
+    "seed": [Interval(int, 0, None)],
+}
 
 
 class CrestTrainer:
@@ -200,33 +208,21 @@ class CrestTrainer:
         if self.n == 0:
             raise LessdataError("the training dataset is empty")
         self.model, self.train = model, train
-        self.fraction = _number(fraction, "fraction", 0.0, 1.0)
-        self.batch_size = _positive_int(batch_size, "batch_size")
+        check_params("CrestTrainer", {k: v for k, v in locals().items() if k in _PARAMETER_CONSTRAINTS},
+                     _PARAMETER_CONSTRAINTS)
+        self.fraction, self.batch_size = float(fraction), int(batch_size)
         if self.batch_size > self.n:
             raise LessdataError(f"batch_size {self.batch_size} is larger than the dataset ({self.n} examples)")
-        self.subsets = _positive_int(subsets, "subsets")
+        self.subsets = int(subsets)
         self.subset_size = random_subset_size(self.n, self.batch_size, subset_fraction, subset_size)
-        self.check_interval = _positive_int(check_interval, "check_interval")
-        self.check_threshold = _number(check_threshold, "check_threshold", 0.0, open_low=False)
+        self.check_interval, self.check_threshold = int(check_interval), float(check_threshold)
         self.adapt = bool(adapt)
-        self.interval_multiplier = _number(interval_multiplier, "interval_multiplier", 0.0)
-        self.subsets_multiplier = _number(subsets_multiplier, "subsets_multiplier", 0.0)
+        self.interval_multiplier, self.subsets_multiplier = float(interval_multiplier), float(subsets_multiplier)
         self.ema = CurvatureEMA(beta1, beta2, eps)
-        self.hutchinson_samples = _positive_int(hutchinson_samples, "hutchinson_samples")
-        if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, (int, np.integer)) or warmup_steps < 0:
-            raise LessdataError(f"warmup_steps must be a non-negative integer, got {warmup_steps!r}")
-        self.warmup_steps = int(warmup_steps)
-        self.drop_learned = bool(drop_learned)
-        self.drop_threshold = _number(drop_threshold, "drop_threshold", 0.0, open_low=False)
-        self.drop_window = _positive_int(drop_window, "drop_window")
-        self.min_pool_fraction = _number(min_pool_fraction, "min_pool_fraction", 0.0, 1.0, open_low=False)
-        self.metric = check_metric(metric)
-        if metric == "precomputed":
-            raise LessdataError("CrestTrainer computes its own similarities; metric='precomputed' does not apply")
-        self.greedy = check_choice(greedy, OPTIMIZERS, "greedy optimizer")
-        self.eval_batch_size = _positive_int(eval_batch_size, "eval_batch_size")
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise LessdataError(f"seed must be a non-negative integer, got {seed!r}")
+        self.hutchinson_samples, self.warmup_steps = int(hutchinson_samples), int(warmup_steps)
+        self.drop_learned, self.drop_threshold = bool(drop_learned), float(drop_threshold)
+        self.drop_window, self.min_pool_fraction = int(drop_window), float(min_pool_fraction)
+        self.metric, self.greedy, self.eval_batch_size = metric, greedy, int(eval_batch_size)
         self.seed = int(seed)
         self.device = model_device(model) if device is None else torch.device(device)
 

@@ -21,11 +21,11 @@ are deterministic.
 from __future__ import annotations
 
 import math
-import numbers
 import time
 from collections.abc import Callable
 from typing import Any
 
+from .._validation import Interval, check_param, resolve_budget
 from ..coreset import Coreset
 from ..errors import LessdataError
 
@@ -89,10 +89,7 @@ def _check_selector(selector) -> Callable:
     return selector
 
 
-def _check_positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise LessdataError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
+_POSITIVE_INT = [Interval(int, 1, None)]
 
 
 class SelectOnce(Schedule):
@@ -137,7 +134,8 @@ class EveryKEpochs(Schedule):
     def __init__(self, selector: Selector, k: int = 1):
         super().__init__()
         self.selector = _check_selector(selector)
-        self.k = _check_positive_int(k, "k")
+        check_param("EveryKEpochs", "k", k, _POSITIVE_INT)
+        self.k = int(k)
         self.coreset: Coreset | None = None
         self._selected_at: int | None = None
 
@@ -169,14 +167,10 @@ class WarmStart(Schedule):
     def __init__(self, inner: Schedule, warm_fraction: float = 0.5, epochs: int = 10):
         if not isinstance(inner, Schedule):
             raise LessdataError(f"WarmStart wraps a Schedule, got {type(inner).__name__}")
-        if (
-            isinstance(warm_fraction, bool)
-            or not isinstance(warm_fraction, (int, float))
-            or not (0.0 <= warm_fraction <= 1.0)
-        ):
-            raise LessdataError(f"warm_fraction must be a number in [0, 1], got {warm_fraction!r}")
+        check_param("WarmStart", "warm_fraction", warm_fraction, [Interval(float, 0, 1)])
+        check_param("WarmStart", "epochs", epochs, _POSITIVE_INT)
         self.inner = inner
-        self.epochs = _check_positive_int(epochs, "epochs")
+        self.epochs = int(epochs)
         self.warm_fraction = float(warm_fraction)
         self.warm_epochs = math.ceil(self.warm_fraction * self.epochs - 1e-9)
 
@@ -220,12 +214,11 @@ class RS2Rounds(Schedule):
         replacement: bool = False,
     ):
         super().__init__()
+        check_param("RS2Rounds", "seed", seed, [Interval(int, 0, None)])
         if selector is None:
-            from .._validation import resolve_budget
-
             if n is None:
                 raise LessdataError("RS2Rounds needs n= (the dataset size) when no selector is given")
-            _check_positive_int(n, "n")
+            check_param("RS2Rounds", "n", n, _POSITIVE_INT)
             self.budget = resolve_budget(n, fraction=fraction, budget=budget)
             selector = self._sample
         elif n is not None or fraction is not None or budget is not None:
