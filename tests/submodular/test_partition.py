@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from lessdata.errors import LessdataError
@@ -22,7 +22,8 @@ def test_budgets_sum_exactly_and_respect_part_sizes(sizes, data, policy):
         uncapped = out < np.array(sizes)
         # a part is never given more than the ceiling of its share (surplus only goes to parts with room)
         assert (out[~uncapped] <= np.array(sizes)[~uncapped]).all()
-        if (np.ceil(share - 1e-9) <= np.array(sizes)).all():
+        no_starved = (share[np.array(sizes) > 0] >= 1).all()  # else the at-least-one rule moves picks
+        if no_starved and (np.ceil(share - 1e-9) <= np.array(sizes)).all():
             assert (out <= np.ceil(share - 1e-9)).all() and (out >= np.floor(share + 1e-9)).all()
 
 
@@ -30,7 +31,8 @@ def test_examples():
     assert split_budget([50, 30, 20], 10).tolist() == [5, 3, 2]
     assert split_budget([2, 100, 100], 30, "equal").tolist() == [2, 14, 14]
     assert split_budget([3, 3, 3], 9, "equal").tolist() == [3, 3, 3]
-    assert split_budget([1, 1, 10], 5).tolist() == [1, 0, 4]  # remainders .42, .42, .17: first tie wins
+    # shares .42, .42, 4.17: the second part rounds to 0, so it gets one pick taken from the largest
+    assert split_budget([1, 1, 10], 5).tolist() == [1, 1, 3]
 
 
 def test_explicit_per_part_budgets():
@@ -59,3 +61,20 @@ def test_make_parts_groups_by_sorted_label_and_seeds_differ():
     assert sum(p.budget for p in parts) == 3
     assert len({p.seed for p in parts}) == 3
     assert [p.seed for p in parts] == [p.seed for p in make_parts(labels, 3, seed=0)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 50), min_size=1, max_size=12), st.data(), st.sampled_from(["proportional", "equal"]))
+def test_every_non_empty_part_gets_a_pick_when_the_budget_allows(sizes, data, policy):
+    total, nonempty = sum(sizes), sum(1 for s in sizes if s > 0)
+    assume(nonempty > 0)
+    budget = data.draw(st.integers(nonempty, total))
+    out = split_budget(sizes, budget, policy)
+    assert out.sum() == budget and (out <= np.array(sizes)).all()
+    assert all(b >= 1 for b, s in zip(out, sizes) if s > 0)
+
+
+def test_a_budget_below_the_part_count_warns(caplog):
+    with caplog.at_level("WARNING", logger="lessdata"):
+        out = split_budget([1000, 1, 1, 5], 2)
+    assert out.sum() == 2 and "3 part(s) get no pick" in caplog.text

@@ -8,6 +8,7 @@ stitches the results into global indices.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -16,6 +17,8 @@ import numpy as np
 from .._threads import single_threaded_blas
 from .._validation import check_choice
 from ..errors import LessdataError
+
+logger = logging.getLogger("lessdata")
 
 BUDGET_POLICIES = ("proportional", "equal")
 
@@ -41,13 +44,17 @@ class PartResult:
     objective: float = float("nan")
 
 
-def split_budget(sizes, budget, policy: str = "proportional", labels=None) -> np.ndarray:
+def split_budget(sizes, budget, policy="proportional", labels=None) -> np.ndarray:
     """Split ``budget`` over parts of the given ``sizes`` so that the total is exactly ``budget``.
 
     ``proportional`` gives part ``c`` a share ``n_c / N · B``; ``equal`` gives ``B / C``. Each part gets the
     floor or the ceiling of its share (largest remainders get the ceiling, ties to the first part), never
     more than its size; what a full part cannot take is redistributed over the others by the same rule.
-    A mapping ``{label: count}`` gives explicit per-part budgets (``labels`` names the parts).
+    Every non-empty part gets at least one pick when the budget is at least the number of non-empty parts
+    (taken from the largest allocation); with a smaller budget a warning says how many parts get none.
+    A mapping ``{label: count}`` gives explicit per-part budgets (``labels`` names the parts). ``policy`` may
+    also be your own object with ``split(sizes, budget) -> counts`` (one count per part, each in
+    ``[0, size]``, summing to ``budget``).
 
     >>> split_budget([50, 30, 20], 10).tolist()
     [5, 3, 2]
@@ -69,11 +76,22 @@ def split_budget(sizes, budget, policy: str = "proportional", labels=None) -> np
             if b > size:
                 raise LessdataError(f"part {plain_label(label)!r} has {size} points, fewer than its budget {b}")
         return out
-    check_choice(policy, BUDGET_POLICIES, "budget_policy")
+    if isinstance(policy, str):
+        check_choice(policy, BUDGET_POLICIES, "budget_policy")
+    elif not callable(getattr(policy, "split", None)):
+        raise LessdataError(f"budget_policy must be one of {', '.join(BUDGET_POLICIES)} or an object with split(), "
+                            f"got {type(policy).__name__}")
     total = int(sizes.sum())
     budget = int(budget)
     if budget > total:
         raise LessdataError(f"budget {budget} is larger than the number of points ({total})")
+    if not isinstance(policy, str):
+        out = np.asarray(policy.split(sizes.copy(), budget)).reshape(-1)
+        if (out.shape != sizes.shape or out.dtype.kind not in "iu" or (out < 0).any() or (out > sizes).any()
+                or int(out.sum()) != budget):
+            raise LessdataError(f"budget policy {type(policy).__name__}.split returned {out.tolist()}; expected "
+                                f"{len(sizes)} integer counts within the part sizes, summing to {budget}")
+        return out.astype(np.int64)
     out = np.zeros(len(sizes), dtype=np.int64)
     open_ = sizes > 0
     remaining = budget
@@ -95,6 +113,23 @@ def split_budget(sizes, budget, policy: str = "proportional", labels=None) -> np
         out[open_] += add
         remaining = budget - int(out.sum())
         open_ = out < sizes
+    return _at_least_one_each(out, sizes)
+
+
+def _at_least_one_each(out: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Give every non-empty part at least one pick when the budget allows, taking it from the part with the
+    largest allocation (ties to the first); when it does not, warn that some parts are not represented."""
+    starved = np.flatnonzero((out == 0) & (sizes > 0))
+    if len(starved) == 0:
+        return out
+    if int(out.sum()) < int((sizes > 0).sum()):
+        logger.warning("budget %d is smaller than the number of non-empty parts (%d): %d part(s) get no pick "
+                       "and are represented by none", int(out.sum()), int((sizes > 0).sum()), len(starved))
+        return out
+    out = out.copy()
+    for part in starved:
+        out[int(np.argmax(out))] -= 1
+        out[part] = 1
     return out
 
 
