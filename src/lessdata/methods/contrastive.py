@@ -178,7 +178,7 @@ class SASMethod(_LatentClassMethod):
                               gains=res.gains, objective=obj.value())
 
         cs = self._run(select_part, n, budget, labels, seed)
-        cs.params["optimizer"] = self.optimizer
+        cs.params["optimizer"] = self.optimizer if isinstance(self.optimizer, str) else repr(self.optimizer)
         return cs
 
 
@@ -260,7 +260,7 @@ class ClipCovMethod(_LatentClassMethod):
 
         cs = self._run(select_part, n, budget, labels, seed)
         if p["redundancy"]:
-            cs.params["optimizer"] = self.optimizer
+            cs.params["optimizer"] = self.optimizer if isinstance(self.optimizer, str) else repr(self.optimizer)
         return cs
 
 

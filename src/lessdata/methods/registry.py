@@ -41,8 +41,10 @@ SIGNALS: dict[str, str] = {
 }
 
 # Forms shared by many methods' ``parameter_constraints``.
-OPTIMIZER = [Options(*OPTIMIZERS)]
-BUDGET_POLICY = [Options(*BUDGET_POLICIES)]
+#: a greedy optimizer's name, or an object with ``run()`` (see :func:`lessdata.submodular.maximize`)
+OPTIMIZER = [NameOr(OPTIMIZERS, "run")]
+#: a budget policy's name, or an object with ``split()`` (see :func:`lessdata.submodular.split_budget`)
+BUDGET_POLICY = [NameOr(BUDGET_POLICIES, "split")]
 BACKEND = [NameOr(BACKENDS, "map")]
 METRIC = [Options(*METRICS)]
 #: for methods that build their own similarities from the features

@@ -38,9 +38,13 @@ class GreedyResult:
     evaluations: int  # number of single-candidate gain evaluations
 
 
-def maximize(objective, k: int, optimizer: str = "lazy", *, epsilon: float = 0.01, seed: int = 0,
+def maximize(objective, k: int, optimizer="lazy", *, epsilon: float = 0.01, seed: int = 0,
              progress=None) -> GreedyResult:
     """Greedily pick ``k`` candidates maximising ``objective`` (which is left holding the selection).
+
+    ``optimizer`` is one of :data:`OPTIMIZERS`, or your own object with
+    ``run(objective, k, n, rng, epsilon, progress) -> (picks, gains, evaluations)`` (``n`` candidates, ``rng``
+    a numpy Generator seeded from ``seed``; call ``objective.gains(candidates)`` and ``objective.add(j)``).
 
     >>> import numpy as np
     >>> from lessdata.submodular.functions import FacilityLocation
@@ -48,7 +52,11 @@ def maximize(objective, k: int, optimizer: str = "lazy", *, epsilon: float = 0.0
     >>> maximize(FacilityLocation(S), 2).indices
     array([0, 2])
     """
-    check_choice(optimizer, OPTIMIZERS, "optimizer")
+    if isinstance(optimizer, str):
+        check_choice(optimizer, OPTIMIZERS, "optimizer")
+    elif not callable(getattr(optimizer, "run", None)):
+        raise LessdataError(f"optimizer must be one of {', '.join(OPTIMIZERS)} or an object with run(), "
+                            f"got {type(optimizer).__name__}")
     n = int(objective.n_candidates)
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= k <= n:
         raise LessdataError(f"cannot pick {k} of {n} candidates")
@@ -59,7 +67,7 @@ def maximize(objective, k: int, optimizer: str = "lazy", *, epsilon: float = 0.0
                             "are wrong for it; use optimizer='naive' or 'stochastic'")
     if progress is not None and hasattr(progress, "total") and progress.total is None:
         progress.total = k
-    run = {
+    run = optimizer.run if not isinstance(optimizer, str) else {
         "naive": _naive,
         "lazy": _lazy,
         "stochastic": _stochastic,
@@ -67,7 +75,12 @@ def maximize(objective, k: int, optimizer: str = "lazy", *, epsilon: float = 0.0
         "random_greedy": _random_greedy,
     }[optimizer]
     picks, gains, evals = run(objective, int(k), n, np.random.default_rng(seed), epsilon, progress)
-    return GreedyResult(np.asarray(picks, dtype=np.int64), np.asarray(gains, dtype=np.float64), evals)
+    picks, gains = np.asarray(picks, dtype=np.int64).reshape(-1), np.asarray(gains, dtype=np.float64).reshape(-1)
+    if len(picks) > k or len(gains) != len(picks) or len(np.unique(picks)) != len(picks) or (
+            len(picks) and not 0 <= picks.min() <= picks.max() < n):
+        raise LessdataError(f"optimizer {type(optimizer).__name__} returned {len(picks)} picks / {len(gains)} "
+                            f"gains; expected at most {k} distinct candidates in [0, {n}) with one gain each")
+    return GreedyResult(picks, gains, int(evals))
 
 
 def _tick(progress):
