@@ -41,6 +41,7 @@ def train_clip(images, texts, *, subset=None, weights=None, vocab: Vocabulary | 
 
     Example:
         >>> X = np.random.default_rng(0).integers(0, 255, size=(40, 28, 28), dtype=np.uint8)
+        >>> from lessdata.contrastive import make_captions
         >>> caps = make_captions(np.arange(40) % 10, mismatch=0.3)
         >>> run = train_clip(X, caps, epochs=2, batch_size=20, width=4, embed_dim=8, text_dim=8, snapshots=(1,))
         >>> run.steps, sorted(run.snapshots)

@@ -77,6 +77,7 @@ def embed(encoder: nn.Module, images, *, augmentations: int = 0, batch_size: int
     :class:`TinyCLIP` may be passed for their image encoder.
 
     Example:
+        >>> from lessdata.contrastive import ConvEncoder
         >>> enc = ConvEncoder(width=4)
         >>> embed(enc, np.zeros((3, 28, 28), np.uint8), augmentations=2).shape
         (3, 16)
@@ -112,6 +113,7 @@ def linear_probe(encoder: nn.Module, train, test, *, max_iter: int = 200, weight
     Example:
         >>> X = np.random.default_rng(0).integers(0, 255, size=(40, 28, 28), dtype=np.uint8)
         >>> y = np.arange(40) % 2
+        >>> from lessdata.contrastive import ConvEncoder
         >>> 0.0 <= linear_probe(ConvEncoder(width=4), (X, y), (X, y), max_iter=5) <= 1.0
         True
     """

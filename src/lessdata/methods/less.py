@@ -54,7 +54,7 @@ def less_scores(train, target, target_tasks=None, checkpoint_weights=None, *, ch
 
     Example:
         >>> train = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
-        >>> less_scores(train, np.array([[2.0, 0.0]])).round(3).tolist()
+        >>> [round(float(v), 3) for v in less_scores(train, np.array([[2.0, 0.0]]))]
         [1.0, 0.0, 0.707]
     """
     train = np.asarray(train, dtype=np.float32)

@@ -43,8 +43,12 @@ def select(
             ``budget_policy="proportional"``.
 
     Example:
+        >>> import lessdata
+        >>> X = np.random.default_rng(0).normal(size=(100, 4)).astype(np.float32)
+        >>> y = np.arange(100) % 2
         >>> cs = lessdata.select(X, fraction=0.1, method="craig", labels=y, metric="euclidean", seed=0)
-        >>> cs.indices, cs.weights
+        >>> len(cs), int(cs.weights.sum()), np.bincount(y[cs.indices]).tolist()
+        (10, 100, [5, 5])
     """
     if progress is True:  # a bar on stderr (drawn only when stderr is a terminal)
         from rich.console import Console

@@ -238,6 +238,11 @@ class LastBlockRunner:
     plain full forward, for comparison.
 
     Example:
+        >>> from transformers import GPT2Config, GPT2LMHeadModel
+        >>> model = GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=32, n_head=2, vocab_size=50))
+        >>> ids = torch.randint(0, 50, (4, 12))
+        >>> batch = {"input_ids": ids, "labels": ids}
+        >>> _ = model.eval()                         # no dropout: the two paths see the same network
         >>> runner = LastBlockRunner(model)
         >>> runner.capture(batch)
         >>> torch.allclose(runner.losses(), runner.full_losses(batch), atol=1e-5)
@@ -370,6 +375,10 @@ def spsa_coefficients(
     is in eval mode meanwhile; its modes and weights are restored exactly afterwards.
 
     Example:
+        >>> from transformers import GPT2Config, GPT2LMHeadModel
+        >>> model = GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=32, n_head=2, vocab_size=50))
+        >>> ids = torch.randint(0, 50, (4, 12))
+        >>> batch = {"input_ids": ids, "labels": ids}
         >>> z = random_directions(1, find_value_projection(model).dim)
         >>> spsa_coefficients(model, batch, z).shape
         torch.Size([4, 1])
@@ -439,6 +448,10 @@ def zeroth_order_gradients(
         reuse_prefix: run the first ``L − 1`` blocks once (default) instead of two full forwards per direction.
 
     Example:
+        >>> from transformers import GPT2Config, GPT2LMHeadModel
+        >>> model = GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=32, n_head=2, vocab_size=50))
+        >>> ids = torch.randint(0, 50, (4, 12))
+        >>> batch = {"input_ids": ids, "labels": ids}
         >>> est = zeroth_order_gradients(model, batch, seed=0)
         >>> est.dense().shape                       # (batch, V entries of the last block)
         torch.Size([4, 1024])
@@ -522,6 +535,11 @@ def sparse_features(
     ``zo_dim`` are among the columns, so re-ranking within a source (:class:`lessdata.methods.colm`) finds them.
 
     Example:
+        >>> from transformers import GPT2Config, GPT2LMHeadModel
+        >>> model = GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=32, n_head=2, vocab_size=50))
+        >>> ids = torch.randint(0, 50, (4, 12))
+        >>> batch = {"input_ids": ids, "labels": ids}
+        >>> est = zeroth_order_gradients(model, batch, seed=0)
         >>> X, cols = sparse_features(est, sources=torch.zeros(4), zo_dim=16)
         >>> X.shape
         torch.Size([4, 16])

@@ -222,7 +222,7 @@ class FacilityLocation:
 
     >>> S = np.array([[1.0, 0.5], [0.2, 1.0]], dtype=np.float32)
     >>> f = FacilityLocation(S)
-    >>> f.gains(np.array([0, 1]))
+    >>> f.gains(np.array([0, 1])).round(6)
     array([1.5, 1.2])
     >>> f.add(0); f.value()
     1.5

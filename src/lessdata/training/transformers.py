@@ -108,8 +108,12 @@ class ColmSelector:
     ``history`` holds one record per call: ``batch_size``, ``selected``, ``seconds``, ``small_kept``.
 
     Example:
-        >>> selector = ColmSelector(b=2)
-        >>> idx, w = selector(model, {"input_ids": ids, "labels": ids})      # ids: (4, length)
+        >>> import torch
+        >>> from transformers import GPT2Config, GPT2LMHeadModel
+        >>> model = GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=32, n_head=2, vocab_size=50))
+        >>> ids = torch.randint(0, 50, (4, 12))
+        >>> selector = ColmSelector(b=2, zo_dim=64)
+        >>> idx, w = selector(model, {"input_ids": ids, "labels": ids})
         >>> len(idx), float(w.mean())
         (2, 1.0)
     """
@@ -240,8 +244,13 @@ def select_minibatch(model, batch, b: int, *, sources=None, selector: ColmSelect
     Returns ``(indices, weights)`` on the batch's device; the weights have mean 1.
 
     Example:
-        >>> idx, w = select_minibatch(model, {"input_ids": ids, "labels": labels}, b=8)
+        >>> from transformers import GPT2Config, GPT2LMHeadModel
+        >>> model = GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=32, n_head=2, vocab_size=50))
+        >>> ids = labels = torch.randint(0, 50, (16, 12))
+        >>> idx, w = select_minibatch(model, {"input_ids": ids, "labels": labels}, b=8, zo_dim=64)
         >>> loss = (w * response_losses(model(input_ids=ids[idx]).logits, labels[idx])).mean()
+        >>> len(idx), round(float(w.mean()), 4)
+        (8, 1.0)
     """
     if selector is not None and options:
         raise LessdataError(f"pass either selector= or selector options, not both (got {sorted(options)})")
@@ -358,9 +367,9 @@ class ColmTrainer(SelectiveTrainer):
     Example:
         >>> trainer = ColmTrainer(model=model, args=TrainingArguments("out", per_device_train_batch_size=16,
         ...                       max_steps=100), train_dataset=train, data_collator=collator,
-        ...                       colm=ColmSelector(b=8))
+        ...                       colm=ColmSelector(b=8))  # doctest: +SKIP
         >>> trainer.train()                        # doctest: +SKIP
-        >>> trainer.colm_history[0]["batch_size"], trainer.colm_history[0]["selected"]
+        >>> trainer.colm_history[0]["batch_size"], trainer.colm_history[0]["selected"]  # doctest: +SKIP
         (16, 8)
     """
 
@@ -398,7 +407,7 @@ class RhoLossTrainer(SelectiveTrainer):
     Example:
         >>> trainer = RhoLossTrainer(model=model, args=TrainingArguments("out", per_device_train_batch_size=32),
         ...                          train_dataset=train, data_collator=collator,
-        ...                          rho=RhoLossSelector(irreducible_table, b=8))
+        ...                          rho=RhoLossSelector(irreducible_table, b=8))  # doctest: +SKIP
         >>> trainer.train()                        # doctest: +SKIP
     """
 
