@@ -51,7 +51,7 @@ METRIC = [Options(*METRICS)]
 FEATURE_METRIC = [Options(*(m for m in METRICS if m != "precomputed"))]
 EPSILON = [Interval(float, 0, 1, closed="neither")]
 MEMORY_CAP = [Interval(int, 1, None)]
-N_NEIGHBORS = [Interval(int, 1, None)]
+N_NEIGHBORS = [Interval(int, 2, None)]
 
 
 class Method:

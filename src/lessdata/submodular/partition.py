@@ -42,6 +42,7 @@ class PartResult:
     weights: np.ndarray
     gains: np.ndarray
     objective: float = float("nan")
+    info: dict | None = None  # how the part was selected (e.g. the similarity storage path), recorded in params
 
 
 def split_budget(sizes, budget, policy="proportional", labels=None) -> np.ndarray:
@@ -157,8 +158,8 @@ def run_partitioned(parts: list[Part], select_part: Callable[[Part], PartResult]
     ``select_part`` reports its own progress when it runs in this process; for a backend that runs parts
     elsewhere (``in_process = False``), ``progress`` is advanced here by each finished part's budget.
 
-    Returns ``(indices, weights, gains, partition_ids, objective)`` with parts concatenated in label order
-    and each part's picks in its selection order.
+    Returns ``(indices, weights, gains, partition_ids, objective, infos)`` with parts concatenated in label
+    order and each part's picks in its selection order; ``infos`` holds each part's ``PartResult.info``.
     """
     from ..backends import get_backend
 
@@ -169,6 +170,7 @@ def run_partitioned(parts: list[Part], select_part: Callable[[Part], PartResult]
     with single_threaded_blas():
         results = runner.map(select_part, todo, progress=progress) if remote else runner.map(select_part, todo)
     idx, wts, gns, pid, objective = [], [], [], [], 0.0
+    infos = [res.info for res in results]
     for part, res in zip(todo, results):
         local = np.asarray(res.indices, dtype=np.int64)
         if len(local) and (local.min() < 0 or local.max() >= len(part.indices)):
@@ -180,5 +182,5 @@ def run_partitioned(parts: list[Part], select_part: Callable[[Part], PartResult]
         objective += float(res.objective)
     if not idx:
         empty = np.zeros(0)
-        return empty.astype(np.int64), empty.astype(np.float32), empty, empty.astype(np.int64), 0.0
-    return (np.concatenate(idx), np.concatenate(wts), np.concatenate(gns), np.concatenate(pid), objective)
+        return empty.astype(np.int64), empty.astype(np.float32), empty, empty.astype(np.int64), 0.0, infos
+    return (np.concatenate(idx), np.concatenate(wts), np.concatenate(gns), np.concatenate(pid), objective, infos)

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
 from .functions import FacilityLocation
 from .optimizers import maximize
 from .partition import PartResult
-from .similarity import DEFAULT_MEMORY_CAP, DEFAULT_NEIGHBORS, build_similarity
+from .similarity import (
+    DEFAULT_MEMORY_CAP,
+    DEFAULT_NEIGHBORS,
+    ImplicitSimilarity,
+    build_similarity,
+    nearest_selected,
+)
 
 
 def facility_location_part(
@@ -35,9 +42,16 @@ def facility_location_part(
                          n_neighbors=n_neighbors, seed=seed, on_demand_above=on_demand_above)
     objective = FacilityLocation(S, weights=point_weights)
     result = maximize(objective, budget, optimizer, epsilon=epsilon, seed=seed, progress=progress)
-    return PartResult(
-        indices=result.indices,
-        weights=objective.cluster_sizes(result.indices),
-        gains=result.gains,
-        objective=objective.value(),
-    )
+    if sp.issparse(S) and precomputed is None:
+        # the k-NN graph only approximates the objective; the weights stay exact: every point goes to its
+        # most similar pick, found by a flat search over the picks, so they sum to the part's (weighted) size
+        owner = nearest_selected(X, result.indices, metric)
+        w = np.ones(len(owner)) if point_weights is None else np.asarray(point_weights, dtype=np.float64)
+        weights = np.bincount(owner, weights=w, minlength=len(result.indices)).astype(np.float32)
+        info = {"storage": "knn", "n_neighbors": int(n_neighbors)}
+    else:
+        weights = objective.cluster_sizes(result.indices)
+        info = {"storage": "precomputed" if precomputed is not None else
+                "on_demand" if isinstance(S, ImplicitSimilarity) else "dense"}
+    return PartResult(indices=result.indices, weights=weights, gains=result.gains, objective=objective.value(),
+                      info=info)

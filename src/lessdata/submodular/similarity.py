@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.sparse as sp
-from numba import njit
+from numba import njit, prange
 
 from .._threads import single_threaded_blas
 from ..errors import LessdataError
@@ -274,7 +274,9 @@ def knn_similarity(
     square = Y is None
     Y = X if square else Y
     n, m, dim = X.shape[0], Y.shape[0], X.shape[1]
-    k = int(min(max(1, n_neighbors), m))
+    if isinstance(n_neighbors, bool) or not isinstance(n_neighbors, (int, np.integer)) or n_neighbors < 2:
+        raise LessdataError(f"n_neighbors must be an int ≥ 2 (a point and one neighbour), got {n_neighbors!r}")
+    k = int(min(n_neighbors, m))
     if metric == "cosine":
         X = _normalize_rows(X)
         Y = X if square else _normalize_rows(Y)
@@ -311,11 +313,12 @@ def knn_similarity(
     valid = rows >= 0  # IVF may find fewer than k neighbours
     if not valid.all():
         rows, cols, vals = rows[valid], cols[valid], vals[valid]
+    # faiss found the neighbours; their values are recomputed pair by pair in a fixed order, so the graph
+    # (and every gain) is bit-identical whatever the thread count (BLAS blocking would otherwise change it)
+    vals = _pair_values(X, Y, rows.astype(np.int64), cols.astype(np.int64), metric == "cosine")
     if metric == "cosine":
         sims = vals
     else:
-        np.maximum(vals, 0, out=vals)
-        np.sqrt(vals, out=vals)
         if metric == "euclidean":
             sims = np.float32(vals.max() if len(vals) else 0.0) - vals
         else:
@@ -333,6 +336,71 @@ def knn_similarity(
     S = sp.csr_matrix((sims.astype(np.float32, copy=False), (rows, cols)), shape=(m, n))
     S.sum_duplicates()
     return S
+
+
+@njit(parallel=True, cache=True)
+def _pair_values_kernel(X, Y, rows, cols, inner):
+    out = np.empty(rows.shape[0], dtype=np.float32)
+    for t in prange(rows.shape[0]):
+        x, y = X[cols[t]], Y[rows[t]]
+        acc = np.float32(0.0)
+        if inner:
+            for j in range(x.shape[0]):
+                acc += x[j] * y[j]
+            out[t] = acc
+        else:
+            for j in range(x.shape[0]):
+                diff = x[j] - y[j]
+                acc += diff * diff
+            out[t] = np.sqrt(acc)
+    return out
+
+
+def _pair_values(X, Y, rows, cols, inner: bool) -> np.ndarray:
+    """Inner product (``inner``) or euclidean distance of ``Y[rows[t]]`` and ``X[cols[t]]``, summed in a
+    fixed order per pair: the same bits on any number of threads."""
+    X, Y = (np.ascontiguousarray(A, dtype=np.float32) for A in (X, Y))
+    return _pair_values_kernel(X, Y, rows, cols, inner)
+
+
+def nearest_selected(X: np.ndarray, selected: np.ndarray, metric: str = "euclidean") -> np.ndarray:
+    """Position in ``selected`` of each row's most similar selected row of ``X``, found exactly (a flat
+    search over the picks, no approximation). For ``euclidean`` and ``rbf`` the most similar pick is the
+    nearest; for ``cosine`` the one of largest cosine."""
+    import faiss
+
+    check_metric(metric)
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    if metric == "cosine":
+        X = _normalize_rows(X)
+    picks = np.ascontiguousarray(X[np.asarray(selected, dtype=np.int64)])
+    index = faiss.IndexFlatIP(X.shape[1]) if metric == "cosine" else faiss.IndexFlatL2(X.shape[1])
+    index.add(picks)
+    owner = np.empty(X.shape[0], dtype=np.int64)
+    for start in range(0, X.shape[0], 16384):
+        _, found = index.search(X[start:start + 16384], 1)
+        owner[start:start + 16384] = found[:, 0]
+    return owner
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to new allocations (Linux ``MemAvailable``), or ``None`` when unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _check_fits(size: int, memory_cap: int) -> None:
+    free = available_memory()
+    if free is not None and size > free:
+        raise LessdataError(f"the dense similarity needs {size / 2**30:.1f} GiB but only {free / 2**30:.1f} GiB "
+                            f"of memory is available; lower memory_cap (now {memory_cap:,} bytes) so the sparse "
+                            "k-NN path is used, or use storage='on_demand'")
 
 
 # ------------------------------------------------------------------------------------------ dispatch
@@ -361,7 +429,13 @@ def build_similarity(
     if size <= memory_cap:
         if on_demand_above is not None and size > on_demand_above:
             return ImplicitSimilarity(X, Y, metric)
-        return dense_similarity(X, Y, metric)
+        _check_fits(size, memory_cap)
+        try:
+            return dense_similarity(X, Y, metric)
+        except MemoryError:
+            raise LessdataError(f"out of memory building a dense {m:,} x {X.shape[0]:,} similarity; lower "
+                                "memory_cap so the sparse k-NN path is used, or use storage='on_demand'"
+                                ) from None
     return knn_similarity(X, Y, metric, n_neighbors=n_neighbors, seed=seed)
 
 
