@@ -214,7 +214,7 @@ class El2nMethod(ScoreMethod):
     Signal: ``X`` = ``(n, k)`` scores from ``k`` runs (averaged; ``(n, 1)`` for one), ``scores=``, or
     ``dynamics=`` a recorder or a list of recorders (one per run): the ``error_norm`` column at position
     ``column`` (default -1, the last), averaged over the recorders. Compute the scores with
-    :func:`lessdata.signals.dynamics.early_training_scores` (``score="el2n"``). ``keep="hard"`` (default) or
+    :func:`lessdata.training.early_training_scores` (``score="el2n"``). ``keep="hard"`` (default) or
     ``"easy"``; ``skip`` drops the very hardest share first (Paul et al. Sec. 5).
     """
 
@@ -262,7 +262,7 @@ class GrandMethod(ScoreMethod):
     each example's loss gradient (at initialisation, over several initialisations); keep the highest.
 
     Signal: ``X`` = ``(n, k)`` gradient norms from ``k`` runs (averaged), or ``scores=``. Compute them with
-    :func:`lessdata.signals.dynamics.early_training_scores` (``score="grand"``, ``epochs=0``) or
+    :func:`lessdata.training.early_training_scores` (``score="grand"``, ``epochs=0``) or
     :func:`~lessdata.signals.dynamics.grand_scores`. ``keep="hard"`` (default) or ``"easy"``; ``skip`` as for
     EL2N.
     """
