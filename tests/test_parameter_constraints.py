@@ -183,3 +183,23 @@ def test_objects_without_the_interface_or_breaking_it_are_one_line_errors():
 
     with pytest.raises(LessdataError, match="Short.split returned"):
         lessdata.select(X, budget=4, method="random", labels=Y, budget_policy=Short())
+
+
+def test_public_helper_functions_use_the_same_format():
+    from lessdata.methods.crest import random_subset_size
+    from lessdata.methods.geometric import kcenter_greedy, prototype_distances
+    from lessdata.methods.gradmatch import nonnegative_omp
+
+    cases = [
+        (lambda: random_subset_size(100, 8, subset_fraction="0.1"),
+         "random_subset_size: subset_fraction must be a number in (0, 1], got '0.1'"),
+        (lambda: random_subset_size(100, 8, subset_size=0), "random_subset_size: subset_size must be an int ≥ 1"),
+        (lambda: nonnegative_omp(X, X[0], 2, lam=-1), "nonnegative_omp: lam must be a number ≥ 0, got -1"),
+        (lambda: nonnegative_omp(X, X[0], True), "nonnegative_omp: k must be an int ≥ 0, got True"),
+        (lambda: prototype_distances(X, 41), "prototype_distances: clusters must be an int in [1, 40], got 41"),
+        (lambda: kcenter_greedy(X, 3, init="far"), "kcenter_greedy: init must be one of 'random', 'mean'"),
+    ]
+    for call, message in cases:
+        with pytest.raises(LessdataError) as info:
+            call()
+        assert str(info.value).startswith(message)

@@ -32,7 +32,7 @@ import math
 
 import numpy as np
 
-from .._validation import Interval
+from .._validation import POSITIVE_INT, Interval, check_param
 from ..coreset import Coreset
 from ..errors import LessdataError
 from ..submodular.selection import facility_location_part
@@ -56,15 +56,11 @@ def random_subset_size(n: int, minibatch_size: int, subset_fraction: float = 0.0
     (500, 96)
     """
     if subset_size is not None:
-        if isinstance(subset_size, bool) or not isinstance(subset_size, (int, np.integer)) or subset_size < 1:
-            raise LessdataError(f"subset_size must be a positive integer, got {subset_size!r}")
-        size = int(subset_size)
+        size = int(check_param("random_subset_size", "subset_size", subset_size, POSITIVE_INT))
         if size < minibatch_size:
             raise LessdataError(f"subset_size {size} is smaller than the mini-batch size {minibatch_size}")
         return min(size, n)
-    bad = isinstance(subset_fraction, bool) or not isinstance(subset_fraction, (int, float))
-    if bad or not 0 < subset_fraction <= 1:
-        raise LessdataError(f"subset_fraction must be in (0, 1], got {subset_fraction!r}")
+    check_param("random_subset_size", "subset_fraction", subset_fraction, [Interval(float, 0, 1, closed="right")])
     return min(n, max(math.ceil(subset_fraction * n - 1e-9), MIN_SUBSET_BATCHES * minibatch_size))
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .._validation import Interval, Options, check_choice
+from .._validation import POSITIVE_INT, Interval, Options, check_param, check_params
 from ..errors import LessdataError
 from ..submodular.partition import PartResult
 from ._partitioned import partitioned_coreset
@@ -83,7 +83,7 @@ def kcenter_greedy(X, k: int, *, seed: int = 0, init: str = "random", progress=N
     X = _check_embeddings(X)
     m = X.shape[0]
     k = _check_k(k, m)
-    check_choice(init, ("random", "mean"), "init")
+    check_param("kcenter_greedy", "init", init, [Options("random", "mean")])
     nearest = np.full(m, np.inf)
     assign = np.zeros(m, dtype=np.int64)
     if init == "random":
@@ -164,12 +164,10 @@ def prototype_distances(X, clusters: int, *, metric: str = "cosine", seed: int =
     import faiss
 
     X = _check_embeddings(X)
-    check_choice(metric, ("cosine", "euclidean"), "metric")
-    if isinstance(clusters, bool) or not isinstance(clusters, (int, np.integer)) or not 1 <= clusters <= len(X):
-        raise LessdataError(f"clusters must be an integer in [1, {len(X)}] (the number of points), got {clusters!r}")
-    for name, value in (("iterations", iterations), ("restarts", restarts)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise LessdataError(f"{name} must be a positive integer, got {value!r}")
+    check_params("prototype_distances", {"metric": metric, "clusters": clusters, "iterations": iterations,
+                                         "restarts": restarts},
+                 {"metric": [Options("cosine", "euclidean")], "clusters": [Interval(int, 1, len(X))],
+                  "iterations": POSITIVE_INT, "restarts": POSITIVE_INT})
     if metric == "cosine":
         norms = np.linalg.norm(X, axis=1, keepdims=True)
         X = np.ascontiguousarray(X / np.where(norms > 0, norms, 1.0), dtype=np.float32)

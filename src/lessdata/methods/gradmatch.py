@@ -30,7 +30,7 @@ import numpy as np
 from numba import njit
 from scipy.linalg import solve_triangular
 
-from .._validation import ARRAY, Interval, check_features, check_labels
+from .._validation import ARRAY, Interval, check_features, check_labels, check_params
 from ..errors import LessdataError
 from ..submodular.partition import PartResult
 from ._partitioned import partitioned_coreset
@@ -84,12 +84,9 @@ def nonnegative_omp(A, b, k: int, *, lam: float = 0.5, tol: float = 1e-4) -> Omp
     A = np.ascontiguousarray(A, dtype=np.float64)
     if A.ndim != 2 or A.shape[1] != b.shape[0]:
         raise LessdataError(f"atoms must be (n, {b.shape[0]}) to match the target, got shape {A.shape}")
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
-        raise LessdataError(f"the number of atoms must be a non-negative integer, got {k!r}")
-    if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not 0 <= lam < float("inf"):
-        raise LessdataError(f"lam (the ridge penalty) must be a non-negative number, got {lam!r}")
-    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not 0 <= tol < float("inf"):
-        raise LessdataError(f"tol must be a non-negative number, got {tol!r}")
+    non_negative = [Interval(float, 0, None)]
+    check_params("nonnegative_omp", {"k": k, "lam": lam, "tol": tol},
+                 {"k": [Interval(int, 0, None)], "lam": non_negative, "tol": non_negative})
     if not (np.isfinite(A).all() and np.isfinite(b).all()):
         raise LessdataError("the atoms and the target must be finite (found NaN or inf)")
     k = min(int(k), A.shape[0])
