@@ -155,3 +155,38 @@ def test_inspect_shows_multiplicities(tmp_path):
     assert "per epoch: 5 visits" in result.stdout
     result = CliRunner().invoke(app, ["inspect", str(path), "--json"])
     assert '"epoch_size": 5' in result.stdout
+
+
+@pytest.mark.slow  # imports Lightning
+def test_lightning_callback_trains_on_the_planned_epoch():
+    L = pytest.importorskip("lightning.pytorch")
+    from lessdata.training import CoresetCallback
+
+    X = torch.randn(30, 3)
+    data = TensorDataset(X, (X[:, 0] > 0).long())
+    cs = repeated(9, 30, seed=2)
+    seen = {}
+
+    class Module(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Linear(3, 2)
+            self.loader = CoresetLoader(data, batch_size=4, return_indices=True)
+
+        def train_dataloader(self):
+            return self.loader
+
+        def training_step(self, batch, batch_idx):
+            x, y, w, idx = batch
+            seen.setdefault(self.current_epoch, Counter()).update(idx.tolist())
+            return (nn.functional.cross_entropy(self.net(x), y, reduction="none") * w).mean()
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    callback = CoresetCallback(SelectOnce(lambda m: cs))
+    L.Trainer(max_epochs=2, callbacks=[callback], accelerator="cpu", devices=1, logger=False,
+              enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False).fit(Module())
+    plan = dict(zip(cs.indices.tolist(), cs.multiplicities.tolist(), strict=True))
+    assert seen[0] == plan and seen[1] == plan  # every batch of the longer epoch is run, none cut
+    assert [r["epoch_size"] for r in callback.history] == [cs.epoch_size] * 2
