@@ -26,3 +26,5 @@ __all__ = [
     "Part", "PartResult", "dense_similarity", "facility_location_part", "knn_similarity", "make_parts",
     "maximize", "plain_label", "sieve_streaming", "StreamResult", "run_partitioned", "build_similarity", "split_budget",
 ]
+
+from . import _warmup  # noqa: E402, F401  (loads the compiled kernels now, not in the first selection)

@@ -192,6 +192,7 @@ _FIRST_CHECK = 4  # picks before the first pruning check; later checks at 8, 16,
 _PRUNE_BELOW = 0.4  # prune when the live entries are under this share of what is stored
 _SAMPLE_ROWS = 256
 _DUMMY_PTR, _DUMMY_IDX, _DUMMY_DATA = np.zeros(2, np.int64), np.zeros(1, np.int32), np.zeros(1, np.float32)
+_DUMMY_2D = np.zeros((1, 1), dtype=np.float32)
 
 
 def _threads() -> int:
@@ -260,6 +261,7 @@ class FacilityLocation:
         self.assignment = np.full(self.n_points, -1, dtype=np.int64)
         self.selected_mask = np.zeros(self.n_candidates, dtype=np.bool_)
         self.n_selected = 0
+        self.scan_gains = None  # exact gains of every candidate, when a pass over all rows just computed them
         self._next_check = _FIRST_CHECK
         self.prunings = 0
         if self.source_sparse:
@@ -317,9 +319,18 @@ class FacilityLocation:
 
             idx, dat = _collect_live(copy_rows, 0, stop - start, block.size, live_share, self._index_dtype())
             # copies, so that the next block reuses the freed buffers instead of faulting in fresh pages
-            return idx.copy(), dat.copy()
+            idx, dat = idx.copy(), dat.copy()
+            # every open candidate's exact gain, from the live entries while they are in cache (the same
+            # kernel as any later evaluation, so the values are bitwise those lazy greedy would compute)
+            indptr = np.zeros(stop - start + 1, dtype=np.int64)
+            np.cumsum(local_counts, out=indptr[1:])
+            gains = _gains_batch(True, _DUMMY_2D, indptr, idx, dat, np.arange(stop - start, dtype=np.int64),
+                                 self.memo, self.w)
+            return idx, dat, gains
 
-        self._set_live_rows(counts, self.S.scan(keep))
+        parts = self.S.scan(keep)
+        self._set_live_rows(counts, parts)
+        self.scan_gains = np.concatenate([p[2] for p in parts])
 
     def _index_dtype(self):
         return np.int32 if self.n_points < 2**31 else np.int64

@@ -188,6 +188,16 @@ def _lazy_facility_location(obj: FacilityLocation, k, n, progress):
         step += 1
         if progress is not None:
             progress.update(1)
+    if obj.scan_gains is not None and step < k:
+        # storing the live entries computed every open candidate's exact gain: a heap of fresh values
+        # instead of stale bounds that would each be re-evaluated at the next pick
+        idx = np.flatnonzero(~obj.selected_mask).astype(np.int64)
+        key = obj.scan_gains[idx]
+        _heapify(key, idx)
+        size = len(idx)
+        fresh[idx] = step
+        evals += size
+        obj.scan_gains = None
     while step < k:
         stop = min(k, obj._next_check, step + report_every)
         size, new_step, e = _lazy_segment(*obj.rows, obj.memo, obj.w, obj.assignment,
