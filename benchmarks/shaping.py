@@ -168,7 +168,8 @@ PHASE2 = ("useful", "random_upsampling", "loss_upweighting", "targeted", "random
 
 def run_all(cfg) -> None:
     phase1 = [{"cfg": cfg, "arm": a, "seed": s} for s in cfg["seeds"] for a in ("separation", "sgd")]
-    phase2 = [{"cfg": cfg, "arm": a, "seed": s} for s in cfg["seeds"] for a in PHASE2]
+    # arm-major, in order of priority: an interrupted run leaves whole comparisons (all seeds) done first
+    phase2 = [{"cfg": cfg, "arm": a, "seed": s} for a in PHASE2 for s in cfg["seeds"]]
     with ProcessPoolExecutor(max_workers=cfg["workers"]) as pool:
         for jobs in (phase1, phase2):
             for record in pool.map(run_job, jobs):
@@ -178,7 +179,13 @@ def run_all(cfg) -> None:
 
 # ------------------------------------------------------------------------------------------------ report
 def records(cfg, arm):
-    return [json.loads(cache_path(cfg, f"{arm}_s{s}").read_text()) for s in cfg["seeds"]]
+    paths = [cache_path(cfg, f"{arm}_s{s}") for s in cfg["seeds"]]
+    return [json.loads(p.read_text()) for p in paths if p.exists()]
+
+
+def complete(cfg, arms) -> list:
+    """The arms whose runs exist for every seed (a report over fewer seeds would not be a result)."""
+    return [a for a in arms if len(records(cfg, a)) == len(cfg["seeds"])]
 
 
 def stat(values) -> tuple[float, float]:
@@ -256,70 +263,90 @@ def bar_plot(summary, arms, labels, title, value="test_error"):
     return plot
 
 
+def keep(cfg, arms, names):
+    """The arms with every seed done, their names, and a line naming the ones that are not."""
+    done = complete(cfg, arms)
+    missing = [nm for a, nm in zip(arms, names, strict=True) if a not in done]
+    note = (f"- **Not measured** (the run stopped at the time budget before every seed finished): "
+            f"{', '.join(missing)}.\n" if missing else "")
+    kept = [(a, nm) for a, nm in zip(arms, names, strict=True) if a in done]
+    return [a for a, _ in kept], [nm for _, nm in kept], note
+
+
+def diff(s, a, b, key="test_accuracy", sign=1.0) -> float | None:
+    """``sign * (s[a] - s[b])`` in points, or None when either arm is missing."""
+    if a not in s or b not in s:
+        return None
+    return sign * (s[a][key][0] - s[b][key][0]) * 100
+
+
+def fmt(d) -> str:
+    return "not measured" if d is None else f"{d:+.2f}"
+
+
 def report(cfg) -> None:
     seps = [json.loads(cache_path(cfg, f"separation_s{s}").read_text()) for s in cfg["seeds"]]
     sep_text = ", ".join(f"seed {d['seed']}: epoch {d['epoch']} (of {SEPARATION_EPOCHS}), "
                          f"{d['summary']['slow_fraction']:.0%} slow, {d['seconds']:.0f} s" for d in seps)
     # ---- USEFUL
-    arms = ("sgd", "useful", "random_upsampling", "loss_upweighting")
-    names = ("SGD", "USEFUL (slow ×2)", "random upsampling (same count)", "loss upweighting ×2")
+    arms, names, note = keep(cfg, ("sgd", "useful", "random_upsampling", "loss_upweighting"),
+                             ("SGD", "USEFUL (slow ×2)", "random upsampling (same count)", "loss upweighting ×2"))
     s = summarise(cfg, arms)
     rows = "\n".join(f"| {nm} | {pm(s[a]['test_error'])} | {s[a]['epoch_size']:,} | "
                      f"{s[a]['forgetting_events'][0]:.0f} ± {s[a]['forgetting_events'][1]:.0f} | "
                      f"{s[a]['seconds'][0]:.0f} |" for a, nm in zip(arms, names, strict=True))
     gains = "\n".join(f"| {nm} | " + " | ".join(f"{g * 100:+.1f}" for g in s[a]["per_class_gain"]) + " |"
                       for a, nm in zip(arms[1:], names[1:], strict=True))
-    d_useful = (s["sgd"]["test_error"][0] - s["useful"]["test_error"][0]) * 100
-    d_random = (s["random_upsampling"]["test_error"][0] - s["useful"]["test_error"][0]) * 100
-    body = (setup_text(cfg) + f"- Separation (early run with the same schedule, epoch chosen by the slowdown rule): "
-            f"{sep_text}. Its time is not included in the training seconds below.\n\n"
+    d_sgd = diff(s, "sgd", "useful", "test_error")
+    d_random = diff(s, "random_upsampling", "useful", "test_error")
+    holds = d_sgd is not None and d_random is not None and d_sgd > 0 and d_random > 0
+    body = (setup_text(cfg) + note + f"- Separation (early run with the same schedule, epoch chosen by the slowdown "
+            f"rule): {sep_text}. Its time is not included in the training seconds below.\n\n"
             "| arm | test error (%) | examples per epoch | forgetting events | train seconds |\n|---|---|---|---|---|\n"
             + rows + "\n\nPer-class test accuracy change against SGD (points, mean over seeds):\n\n| arm | "
             + " | ".join(CLASSES) + " |\n" + "|---" * 11 + "|\n" + gains + "\n\n"
             f"**Direction**: the paper reports USEFUL below the SGD baseline and below random upsampling by a small, "
-            f"consistent margin. Here SGD's error minus USEFUL's is {d_useful:+.2f} points, and random upsampling's "
-            f"minus USEFUL's is {d_random:+.2f} points (positive = USEFUL better). Against the run-to-run std above, "
-            + ("this holds." if d_useful > 0 and d_random > 0 else "the paper's direction does not hold here.")
-            + " Upsampled epochs are longer, so USEFUL also trains on more steps than SGD (see examples per epoch).\n")
+            f"consistent margin. Here SGD's error minus USEFUL's is {fmt(d_sgd)} (points), and random "
+            f"upsampling's minus USEFUL's is {fmt(d_random)} (positive = USEFUL better): "
+            + ("not measured." if d_sgd is None or d_random is None else
+               "the direction holds (compare the margins with the std)." if holds else
+               "the paper's direction does not hold here.")
+            + " Upsampled epochs are longer, so USEFUL also takes more steps than SGD (examples per epoch).\n")
     write("shaping_useful", "USEFUL vs SGD, random upsampling and loss upweighting (Fashion-MNIST, LeNet)", body,
-          {"settings": {k: v for k, v in cfg.items()}, "separations": seps, "arms": s},
-          bar_plot(s, arms, names, "USEFUL and baselines"))
+          {"settings": cfg, "separations": seps, "arms": s}, bar_plot(s, arms, names, "USEFUL and baselines"))
     # ---- targeted augmentation
-    arms = ("sgd", "augment_all", "targeted", "random_part")
-    names = ("no augmentation", "augment all", "targeted (slow part)", "random part (same size)")
+    arms, names, note = keep(cfg, ("sgd", "augment_all", "targeted", "random_part"),
+                             ("no augmentation", "augment all", "targeted (slow part)", "random part (same size)"))
     s = summarise(cfg, arms)
     base_sec = s["sgd"]["seconds"][0]
     rows = "\n".join(f"| {nm} | {pm(s[a]['test_accuracy'])} | {s[a]['epoch_size']:,} | {s[a]['seconds'][0]:.0f} | "
                      f"{s[a]['seconds'][0] - base_sec:+.0f} |" for a, nm in zip(arms, names, strict=True))
-    d_all = (s["targeted"]["test_accuracy"][0] - s["augment_all"]["test_accuracy"][0]) * 100
-    d_rand = (s["targeted"]["test_accuracy"][0] - s["random_part"]["test_accuracy"][0]) * 100
-    body = (setup_text(cfg) + "- Augmentation: lessdata's batched TrivialAugment (one op per image, 31 strengths); "
-            "copies appended to the epoch and re-augmented every time they are read.\n\n"
+    d_all, d_rand = diff(s, "targeted", "augment_all"), diff(s, "targeted", "random_part")
+    body = (setup_text(cfg) + note + "- Augmentation: lessdata's batched TrivialAugment (one op per image, 31 "
+            "strengths); copies appended to the epoch and re-augmented every time they are read.\n\n"
             "| arm | test accuracy (%) | examples per epoch | train seconds | added seconds |\n|---|---|---|---|---|\n"
             + rows + "\n\n"
-            f"**Direction**: the paper reports targeted ≥ augment-all at lower cost. Here targeted is {d_all:+.2f} "
-            f"points against augment-all and {d_rand:+.2f} against a random part of the same size, with "
-            f"{s['targeted']['epoch_size']:,} instead of {s['augment_all']['epoch_size']:,} examples per epoch. "
-            + ("The direction holds." if d_all >= 0 else "Targeted does not match augment-all here.") + "\n")
+            f"**Direction**: the paper reports targeted ≥ augment-all at lower cost. Here targeted is {fmt(d_all)} "
+            f"points against augment-all and {fmt(d_rand)} against a random part of the same size"
+            + ("." if d_all is None else ": " + ("the direction holds." if d_all >= 0 else
+                                                  "targeted does not match augment-all here.")) + "\n")
     write("shaping_augment", "Targeted augmentation vs augmenting everything or a random part (Fashion-MNIST, LeNet)",
           body, {"settings": cfg, "arms": s},
           bar_plot(s, arms, names, "Targeted augmentation", value="test_accuracy"))
     # ---- coresets for augmentation
-    arms = ("sgd", *CAUG_ARMS, "augment_all")
-    names = ("no augmentation", *(f"{p} {pct}%" for pct in (10, 30) for p in ("coreset", "random", "max-loss")),
-             "full augmentation")
+    arms, names, note = keep(cfg, ("sgd", *CAUG_ARMS, "augment_all"),
+                             ("no augmentation", *(f"{p} {pct}%" for pct in (10, 30)
+                                                   for p in ("coreset", "random", "max-loss")), "full augmentation"))
     s = summarise(cfg, arms)
     rows = "\n".join(f"| {nm} | {pm(s[a]['test_accuracy'])} | {s[a]['epoch_size']:,} | {s[a]['seconds'][0]:.0f} | "
                      f"{s[a]['selection_seconds'][0]:.1f} |" for a, nm in zip(arms, names, strict=True))
-    lines = []
-    for pct in (10, 30):
-        c, r, m = (s[f"caug_{p}_{pct}"]["test_accuracy"][0] for p in ("coreset", "random", "maxloss"))
-        full = s["augment_all"]["test_accuracy"][0]
-        lines.append(f"at {pct}%: coreset {100 * (c - r):+.2f} points vs random, {100 * (c - m):+.2f} vs max-loss, "
-                     f"{100 * (c - full):+.2f} vs full augmentation")
-    body = (setup_text(cfg) + "- Loop of Liu & Mirzasoleiman (2022): every 5 epochs (R = 5, the reference script's "
-            "value) pick a subset with the current model and append one TrivialAugment copy of each pick to the "
-            "full data; coreset = per-class CRAIG on last-layer gradients. Seconds are training + selection.\n\n"
+    lines = [f"at {pct}%: coreset {fmt(diff(s, f'caug_coreset_{pct}', f'caug_random_{pct}'))} points vs random, "
+             f"{fmt(diff(s, f'caug_coreset_{pct}', f'caug_maxloss_{pct}'))} vs max-loss, "
+             f"{fmt(diff(s, f'caug_coreset_{pct}', 'augment_all'))} vs full augmentation" for pct in (10, 30)]
+    body = (setup_text(cfg) + note + "- Loop of Liu & Mirzasoleiman (2022): every 5 epochs (R = 5, the reference "
+            "script's value) pick a subset with the current model and append one TrivialAugment copy of each pick "
+            "to the full data; coreset = per-class CRAIG on last-layer gradients. Seconds are training + "
+            "selection.\n\n"
             "| arm | test accuracy (%) | examples per epoch | seconds (incl. selection) | selection seconds |\n"
             "|---|---|---|---|---|\n" + rows + "\n\n"
             "**Direction**: the paper reports coreset-augment > random-augment at equal size and close to full "
