@@ -10,10 +10,9 @@ import numpy as np
 
 from .._validation import check_choice
 from ..errors import LessdataError
-from .arms import stratified_split, take
 
 __all__ = ["COMMON_SETTINGS", "DATASETS", "DEFAULT_SETTINGS", "MODELS", "MODEL_DESCRIPTIONS",
-           "load_benchmark_data", "model_factory", "subsample"]
+           "load_benchmark_data", "model_factory", "relabel", "stratified_split", "subsample", "take"]
 
 DATASETS = ("fashion-mnist", "digits")
 MODELS = ("cnn", "mlp")
@@ -70,3 +69,45 @@ def model_factory(model: str, in_features: int) -> Callable[[], Any]:
     check_choice(model, MODELS, "model")
     return LeNet if model == "cnn" else (lambda: MLP(in_features=in_features))
 
+
+def stratified_split(y: np.ndarray, test_fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Per-class random split into (train, test) indices, both sorted.
+
+    Example:
+        >>> a, b = stratified_split(np.arange(20) % 2, 0.2, seed=0)
+        >>> len(a), len(b)
+        (16, 4)
+    """
+    rng = np.random.default_rng(seed)
+    train, test = [], []
+    for c in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == c))
+        cut = int(round(test_fraction * len(idx)))
+        test.append(idx[:cut])
+        train.append(idx[cut:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+
+
+def take(dataset, indices: np.ndarray, labels: np.ndarray | None = None):
+    """Rows ``indices`` of ``dataset``: a new ArrayDataset (keeps the fast batch path) or a torch ``Subset``;
+    ``labels`` (an ArrayDataset only) replaces its labels."""
+    import torch
+
+    from ..data import ArrayDataset
+
+    idx = np.asarray(indices, dtype=np.int64)
+    if isinstance(dataset, ArrayDataset):
+        y = dataset.y[torch.from_numpy(idx)] if labels is None else np.asarray(labels)
+        return ArrayDataset(dataset.X[torch.from_numpy(idx)], y, shape=dataset.shape)
+    if labels is not None:
+        raise LessdataError("replacing the labels of the training set needs a lessdata ArrayDataset")
+    return torch.utils.data.Subset(dataset, idx.tolist())
+
+
+def relabel(dataset, labels: np.ndarray):
+    """The same inputs with other labels (for label noise); needs a lessdata ArrayDataset."""
+    from ..data import ArrayDataset
+
+    if not isinstance(dataset, ArrayDataset):
+        raise LessdataError("label noise needs the training set as a lessdata ArrayDataset")
+    return ArrayDataset(dataset.X, np.asarray(labels), shape=dataset.shape)

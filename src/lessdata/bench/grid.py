@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from .arms import Arm, ArmOptions, SeedContext, Selections, fit_crest, make_schedule, pin_threads, relabel
+from .arms import Arm, ArmOptions, SeedContext, Selections, fit_crest, make_schedule, pin_threads
+from .datasets import relabel
 from .machine import loadavg
 from .noise import NoiseTracker, flip_labels
 
