@@ -6,6 +6,10 @@
 - :mod:`lessdata.llm.trajectories`: per-example loss trajectories of a proxy (S2L's signal), from a plain
   training loop or any Hugging Face ``Trainer`` through :class:`TrajectoryCallback`;
 - :func:`sentence_embeddings`: all-MiniLM-L6-v2 sentence embeddings (facility-location baseline).
+- :func:`iterative_kmq`: kMQ with iterative refinement (k-means clusters, per-round resampling by how far a
+  model trained on the picks so far is from the gold responses);
+- :class:`LessFeatures`: LESS's LoRA gradient features (warm-up, projection, Adam preconditioning), stored for
+  reuse with any target set (select with ``method="less"``).
 
 transformers and tokenizers are imported only when a function needs them.
 """
@@ -31,6 +35,13 @@ _LAZY = {
     "record_losses": "trajectories",
     "train_causal_lm": "trajectories",
     "sentence_embeddings": "embeddings",
+    "iterative_kmq": "kmq",
+    "gold_response_loss": "kmq",
+    "LessFeatures": "less",
+    "RandomProjection": "less",
+    "gradient_features": "less",
+    "lora_model": "less",
+    "lora_warmup": "less",
 }
 
 
@@ -46,13 +57,20 @@ __all__ = [
     "IGNORE_INDEX",
     "InstructionCollator",
     "InstructionData",
+    "LessFeatures",
+    "RandomProjection",
     "TrajectoryCallback",
     "TrajectoryResult",
     "checkpoint_steps",
     "get_tokenizer",
+    "gold_response_loss",
+    "gradient_features",
+    "iterative_kmq",
     "load_causal_lm",
     "load_instructions",
     "loss_trajectories",
+    "lora_model",
+    "lora_warmup",
     "per_example_loss",
     "record_losses",
     "sentence_embeddings",
