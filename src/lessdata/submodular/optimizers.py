@@ -156,6 +156,66 @@ def _lazy_segment(sparse, S, indptr, indices, data, memo, w, assign, key, idx, s
     return size, step, evals
 
 
+@njit(cache=True)
+def _sift_up(key, idx, pos):
+    while pos > 0:
+        parent = (pos - 1) // 2
+        if not _before(key, idx, pos, parent):
+            return
+        key[pos], key[parent] = key[parent], key[pos]
+        idx[pos], idx[parent] = idx[parent], idx[pos]
+        pos = parent
+
+
+@njit(cache=True)
+def _pop_stale(key, idx, size, fresh, step, most):
+    """Pop up to ``most`` entries off the heap top while the top is stale; returns (their ids, new size)."""
+    out = np.empty(most, dtype=np.int64)
+    t = 0
+    while t < most and size > 0 and fresh[idx[0]] != step:
+        out[t] = idx[0]
+        t += 1
+        size -= 1
+        key[0], idx[0] = key[size], idx[size]
+        _sift_down(key, idx, size, 0)
+    return out[:t], size
+
+
+@njit(cache=True)
+def _push(key, idx, size, ids, gains, fresh, step):
+    for t in range(ids.shape[0]):
+        key[size], idx[size] = gains[t], ids[t]
+        fresh[ids[t]] = step
+        _sift_up(key, idx, size)
+        size += 1
+    return size
+
+
+def _lazy_batched(obj, k, n, progress, batch=64):
+    """Lazy greedy re-evaluating up to ``batch`` stale heap tops per call (for objectives whose gains cost a
+    round trip, e.g. on a torch device). Each value is the exact gain at its step, so the first fresh top is
+    still exactly naive greedy's pick."""
+    key = np.asarray(obj.gains(np.arange(n, dtype=np.int64)), dtype=np.float64)
+    idx = np.arange(n, dtype=np.int64)
+    _heapify(key, idx)
+    fresh = np.zeros(n, dtype=np.int64)
+    picks, gains, evals, size = [], [], n, n
+    for step in range(k):
+        while fresh[idx[0]] != step:
+            ids, size = _pop_stale(key, idx, size, fresh, step, batch)
+            size = _push(key, idx, size, ids, np.asarray(obj.gains(ids), dtype=np.float64), fresh, step)
+            evals += len(ids)
+        j = int(idx[0])
+        obj.add(j)
+        picks.append(j)
+        gains.append(float(key[0]))
+        size -= 1
+        key[0], idx[0] = key[size], idx[size]
+        _sift_down(key, idx, size, 0)
+        _tick(progress)
+    return picks, gains, evals
+
+
 def _lazy_pick_on_demand(obj: FacilityLocation, key, idx, size, fresh, step, picks, pgains, evals):
     """One lazy-greedy pick on the heap arrays, reading rows through the objective (not compiled)."""
     while True:
@@ -217,6 +277,8 @@ def _lazy(obj, k, n, rng, epsilon, progress):
         return [], [], 0
     if type(obj) is FacilityLocation and obj.n_selected == 0:
         return _lazy_facility_location(obj, k, n, progress)
+    if getattr(obj, "batch_gains", False):
+        return _lazy_batched(obj, k, n, progress)
     g = obj.gains(np.arange(n))
     # heap entries (-gain, index): the smallest tuple is the largest gain, ties to the lowest index
     heap = list(zip((-g).tolist(), range(n)))
