@@ -109,19 +109,20 @@ def matching_loss(net: FlatModel, start: torch.Tensor, target: torch.Tensor, ima
                   generator: torch.Generator | None = None, augment_images: bool = True) -> torch.Tensor:
     """Normalised distance ``‖θ̂ − θ*‖² / ‖θ_start − θ*‖²`` after ``syn_steps`` differentiable SGD steps from
     ``start`` on (``images``, ``targets``); differentiable w.r.t. images, targets and ``syn_lr``."""
-    params = start.detach().clone().requires_grad_(True)
-    chunks: list[torch.Tensor] = []
-    for _ in range(syn_steps):
-        if not chunks:
-            chunks = list(torch.split(torch.randperm(len(images), generator=generator), batch_syn))
-        idx = chunks.pop().to(images.device)
-        x = images[idx]
-        if augment_images:
-            x = augment(x, generator)
-        loss = inner_loss(net(params, x), targets[idx])
-        grad = torch.autograd.grad(loss, params, create_graph=True)[0]
-        params = params - syn_lr * grad
-    return ((params - target) ** 2).sum() / ((start - target) ** 2).sum().clamp(min=1e-12)
+    with torch.enable_grad():  # the inner SGD steps need gradients even when the caller is in no_grad
+        params = start.detach().clone().requires_grad_(True)
+        chunks: list[torch.Tensor] = []
+        for _ in range(syn_steps):
+            if not chunks:
+                chunks = list(torch.split(torch.randperm(len(images), generator=generator), batch_syn))
+            idx = chunks.pop().to(images.device)
+            x = images[idx]
+            if augment_images:
+                x = augment(x, generator)
+            loss = inner_loss(net(params, x), targets[idx])
+            grad = torch.autograd.grad(loss, params, create_graph=True)[0]
+            params = params - syn_lr * grad
+        return ((params - target) ** 2).sum() / ((start - target) ** 2).sum().clamp(min=1e-12)
 
 
 def _peak_memory(dev: torch.device) -> tuple[int, str]:
