@@ -163,7 +163,9 @@ def forgetting_total(correct: np.ndarray) -> int:
 
 
 CAUG_ARMS = tuple(f"caug_{p}_{pct}" for pct in (10, 30) for p in ("coreset", "random", "maxloss"))
-PHASE2 = ("useful", "random_upsampling", "loss_upweighting", "targeted", "random_part", "augment_all", *CAUG_ARMS)
+CAUG_ORDER = ("caug_coreset_10", "caug_random_10", "caug_coreset_30", "caug_random_30", "caug_maxloss_10",
+              "caug_maxloss_30")  # run order: coreset vs random first
+PHASE2 = ("useful", "random_upsampling", "loss_upweighting", "targeted", "random_part", "augment_all", *CAUG_ORDER)
 
 
 def run_all(cfg) -> None:

@@ -194,3 +194,23 @@ def test_coreset_augmentation_bad_inputs():
         augment_selector(toy(), LABELS, fraction=0.0)
     with pytest.raises(LessdataError, match="labels has 5"):
         augment_selector(toy(), LABELS[:5], fraction=0.5)
+
+
+def test_run_useful_retrains_a_fresh_model_on_the_upsampled_epoch():
+    from lessdata.shaping import run_useful
+
+    rng = np.random.default_rng(0)
+    X = np.concatenate([np.c_[s * m + 0.3 * rng.normal(size=30), rng.normal(size=30)]
+                        for s in (-1, 1) for m in (3.0, 0.15)]).astype(np.float32)
+    data = TensorDataset(torch.as_tensor(X), torch.as_tensor(np.repeat([0, 1], 60)))
+    made = []
+
+    def make_model():
+        made.append(nn.Linear(2, 2))
+        return made[-1]
+
+    result, sep = run_useful(make_model, data, data, epochs=2, separation_epochs=3, separation_epoch=2,
+                             lr=0.05, batch_size=16, lr_schedule=None)
+    assert len(made) == 2 and made[0] is not made[1]  # the early model is thrown away
+    assert [r["epoch_size"] for r in result.history] == [120 + int(sep.slow.sum())] * 2
+    assert 0 < sep.slow.sum() < 120
