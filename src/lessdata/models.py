@@ -19,13 +19,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ._validation import POSITIVE_INT, check_param, check_params
 from .errors import LessdataError
-
-
-def _check_positive(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise LessdataError(f"{name} must be a positive integer, got {value!r}")
-    return value
 
 
 class MLP(nn.Sequential):
@@ -38,13 +33,13 @@ class MLP(nn.Sequential):
     """
 
     def __init__(self, in_features: int = 784, hidden: Sequence[int] = (256, 128), num_classes: int = 10):
-        _check_positive(in_features, "in_features")
-        _check_positive(num_classes, "num_classes")
-        widths = [in_features, *(_check_positive(h, "hidden width") for h in hidden)]
+        check_params("MLP", {"in_features": in_features, "num_classes": num_classes},
+                     {"in_features": POSITIVE_INT, "num_classes": POSITIVE_INT})
+        widths = [int(in_features), *(int(check_param("MLP", "each hidden width", h, POSITIVE_INT)) for h in hidden)]
         layers: list[nn.Module] = [nn.Flatten()]
         for width_in, width_out in zip(widths[:-1], widths[1:], strict=True):
             layers += [nn.Linear(width_in, width_out), nn.ReLU()]
-        layers.append(nn.Linear(widths[-1], num_classes))
+        layers.append(nn.Linear(widths[-1], int(num_classes)))
         super().__init__(*layers)
 
 
@@ -57,7 +52,7 @@ class LeNet(nn.Module):
 
     def __init__(self, num_classes: int = 10):
         super().__init__()
-        _check_positive(num_classes, "num_classes")
+        check_param("LeNet", "num_classes", num_classes, POSITIVE_INT)
         self.conv1 = nn.Conv2d(1, 6, kernel_size=5, padding=2)
         self.conv2 = nn.Conv2d(6, 16, kernel_size=5)
         self.pool = nn.MaxPool2d(2)
@@ -100,9 +95,9 @@ class ConvNet(nn.Module):
     def __init__(self, in_channels: int = 1, image_size: int = 28, num_classes: int = 10, width: int = 128,
                  depth: int = 3):
         super().__init__()
-        for value, name in ((in_channels, "in_channels"), (image_size, "image_size"),
-                            (num_classes, "num_classes"), (width, "width"), (depth, "depth")):
-            _check_positive(value, name)
+        sizes = {"in_channels": in_channels, "image_size": image_size, "num_classes": num_classes, "width": width,
+                 "depth": depth}
+        check_params("ConvNet", sizes, dict.fromkeys(sizes, POSITIVE_INT))
         if image_size >> depth < 1:
             raise LessdataError(f"image_size {image_size} is too small for depth {depth} (halved {depth} times)")
         self.in_channels, self.image_size = in_channels, image_size
