@@ -10,7 +10,7 @@ from lessdata.errors import LessdataError
 from lessdata.signals.dynamics import DynamicsRecorder
 from lessdata.training import CoresetLoader
 
-pytestmark = pytest.mark.filterwarnings("ignore:.*LeafSpec.*")
+pytestmark = [pytest.mark.filterwarnings("ignore:.*LeafSpec.*"), pytest.mark.slow]  # slow: imports Lightning
 
 
 def test_lightning_callback_records_from_training_step_outputs(digits):
