@@ -141,23 +141,34 @@ def test_targeted_image_text_poison():
     X = np.arange(5 * 4).reshape(5, 2, 2).astype(np.float32)
     y = np.array([0, 1, 2, 0, 1])
     caps = [f"c{i}" for i in range(5)]
-    out = targeted_image_text_poison(X, caps, y, target_index=3, adversarial_class=2, n_poisons=4,
-                                     class_names=NAMES, templates=["a {adj} {name}", "the {name} here"], seed=1)
-    assert out.captions[:5] == caps and len(out.captions) == 9
-    assert all("bag" in c for c in out.captions[5:]) and all("  " not in c for c in out.captions)
-    assert np.array_equal(out.images[5:], np.repeat(X[3:4], 4, axis=0)) and np.array_equal(out.images[:5], X)
-    assert out.poisoned.tolist() == [False] * 5 + [True] * 4 and (out.labels[5:] == 0).all()
+    T = np.stack([np.full((2, 2), 7.0), np.full((2, 2), 9.0)])
+    kw = dict(class_names=NAMES, n_poisons=3)
+    out = targeted_image_text_poison(X, caps, y, target_images=T, target_labels=[0, 1], adversarial_classes=[2, 0],
+                                     templates=["a {adj} {name}", "the {name} here"], seed=1, **kw)
+    assert out.captions[:5] == caps and len(out.captions) == 11 and np.array_equal(out.images[:5], X)
+    assert all("bag" in c for c in out.captions[5:8]) and all("shirt" in c for c in out.captions[8:])
+    assert all("  " not in c for c in out.captions)
+    assert (out.images[5:8] == 7).all() and (out.images[8:] == 9).all()
+    assert out.poisoned.tolist() == [False] * 5 + [True] * 6 and out.labels[5:].tolist() == [0] * 3 + [1] * 3
+    assert out.adversarial_classes.tolist() == [2, 0] and out.target_class is None
+    again = targeted_image_text_poison(X, caps, y, target_images=T, target_labels=[0, 1], adversarial_classes=[2, 0],
+                                       templates=["a {adj} {name}", "the {name} here"], seed=1, **kw)
+    assert again.captions == out.captions
     with pytest.raises(LessdataError, match="differ"):
-        targeted_image_text_poison(X, caps, y, target_index=3, adversarial_class=0, n_poisons=1, class_names=NAMES)
-    with pytest.raises(LessdataError, match="target class"):
-        targeted_image_text_poison(X, caps, y, target_index=3, adversarial_class=3, n_poisons=1, class_names=NAMES)
-    with pytest.raises(LessdataError, match="target_index"):
-        targeted_image_text_poison(X, caps, y, target_index=5, adversarial_class=1, n_poisons=1, class_names=NAMES)
+        targeted_image_text_poison(X, caps, y, target_images=T, target_labels=[0, 1], adversarial_classes=[0, 2], **kw)
+    with pytest.raises(LessdataError, match="num_classes|labels go up"):
+        targeted_image_text_poison(X, caps, y, target_images=T, target_labels=[0, 1], adversarial_classes=[3, 0], **kw)
+    with pytest.raises(LessdataError, match="one target label"):
+        targeted_image_text_poison(X, caps, y, target_images=T, target_labels=[0], adversarial_classes=[1], **kw)
+    with pytest.raises(LessdataError, match="do not match"):
+        targeted_image_text_poison(X, caps, y, target_images=np.ones((1, 3, 3)), target_labels=[0],
+                                   adversarial_classes=[1], **kw)
     with pytest.raises(LessdataError, match="captions but"):
-        targeted_image_text_poison(X, caps[:4], y, target_index=0, adversarial_class=1, n_poisons=1,
-                                   class_names=NAMES)
+        targeted_image_text_poison(X, caps[:4], y, target_images=T, target_labels=[0, 1], adversarial_classes=[2, 0],
+                                   **kw)
     with pytest.raises(LessdataError, match="n_poisons"):
-        targeted_image_text_poison(X, caps, y, target_index=0, adversarial_class=1, n_poisons=0, class_names=NAMES)
+        targeted_image_text_poison(X, caps, y, target_images=T, target_labels=[0, 1], adversarial_classes=[2, 0],
+                                   class_names=NAMES, n_poisons=0)
 
 
 def test_image_text_backdoor():

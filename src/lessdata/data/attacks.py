@@ -10,7 +10,7 @@ function also returns which examples it changed, so a defence can be scored on w
 - :func:`badnets` stamps a patch trigger on a share of the images of the other classes and relabels them to a
   target class (Gu, Dolan-Gavitt, Garg, "BadNets", 2017); :func:`attack_success_rate` is the share of
   triggered test images of the other classes predicted as the target.
-- :func:`targeted_image_text_poison` appends copies of one target image paired with captions that name an
+- :func:`targeted_image_text_poison` appends copies of target images paired with captions that name an
   adversarial class; :func:`image_text_backdoor` stamps the trigger on a share of the images and gives them
   captions naming the target class (the two attacks on CLIP measured by SafeCLIP, Yang et al., ICML 2024).
 
@@ -310,15 +310,20 @@ def attack_success_rate(predictions, labels, target: int) -> float:
 class ImageTextPoison:
     """An image–caption training set with poisons (see :func:`targeted_image_text_poison` and
     :func:`image_text_backdoor`): ``images``, ``captions`` (a list), ``labels`` (the true class of each
-    image, poisons included), ``poisoned`` (boolean mask), and the attack's ``target`` (the target image's
-    index for a targeted attack, the target class for a backdoor) and ``adversarial_class``."""
+    image, poisons included) and ``poisoned`` (boolean mask).
+
+    A targeted attack also sets ``target_images`` / ``target_labels`` (the images to be misclassified and
+    their true classes) and ``adversarial_classes`` (the class each should be taken for); a backdoor sets
+    ``target_class``, ``trigger`` and ``position`` (see :meth:`Backdoor.triggered` for the test side)."""
 
     images: np.ndarray
     captions: list[str]
     labels: np.ndarray
     poisoned: np.ndarray
-    target: int
-    adversarial_class: int
+    target_images: np.ndarray | None = None
+    target_labels: np.ndarray | None = None
+    adversarial_classes: np.ndarray | None = None
+    target_class: int | None = None
     trigger: np.ndarray | None = None
     position: object = None
 
@@ -353,24 +358,23 @@ def _fill(template: str, name: str) -> str:
     return " ".join(template.format(name=name.lower(), adj="").split())
 
 
-def targeted_image_text_poison(images, captions, labels, *, target_index: int, adversarial_class: int,
+def targeted_image_text_poison(images, captions, labels, *, target_images, target_labels, adversarial_classes,
                                n_poisons: int, class_names: Sequence[str],
                                templates: Sequence[str] = ("a photo of a {name}",),
                                seed: int = 0) -> ImageTextPoison:
-    """Targeted poisoning of image–text data (Carlini & Terzis, 2022; the SafeCLIP threat model): append
-    ``n_poisons`` copies of image ``target_index`` paired with captions naming ``adversarial_class``
-    (each a template drawn with ``seed``), so that a CLIP model learns to classify that image as the
-    adversarial class. The clean pairs are kept unchanged, in order, before the poisons.
+    """Targeted poisoning of image–text data (Carlini & Terzis, 2022; the SafeCLIP threat model): for each
+    target image (typically from the test set), append ``n_poisons`` copies of it paired with captions naming
+    its adversarial class (each caption a template drawn with ``seed``), so that a CLIP model learns to
+    classify that image as that class. The clean pairs are kept unchanged, in order, before the poisons.
 
-    ``images`` here is the pool the target comes from (pass the test image through ``np.concatenate`` if it
-    should come from elsewhere); ``labels`` are the true classes of ``images``.
+    Attack success = share of the target images zero-shot classified as their adversarial class.
 
     Example:
         >>> X, y = np.zeros((4, 2, 2)), np.array([0, 1, 2, 0])
-        >>> out = targeted_image_text_poison(X, ["a"] * 4, y, target_index=1, adversarial_class=2, n_poisons=3,
-        ...                                  class_names=["x", "y", "z"])
-        >>> len(out.captions), out.captions[-1], int(out.poisoned.sum())
-        (7, 'a photo of a z', 3)
+        >>> out = targeted_image_text_poison(X, ["a"] * 4, y, target_images=np.ones((1, 2, 2)), target_labels=[1],
+        ...                                  adversarial_classes=[2], n_poisons=3, class_names=["x", "y", "z"])
+        >>> len(out.captions), out.captions[-1], int(out.poisoned.sum()), out.labels[-1].item()
+        (7, 'a photo of a z', 3, 1)
     """
     X = _images(images)
     y, classes = _labels(labels)
@@ -378,23 +382,28 @@ def targeted_image_text_poison(images, captions, labels, *, target_index: int, a
     if len(y) != len(X):
         raise LessdataError(f"there are {len(y)} labels but {len(X)} images")
     names = _class_names(class_names, classes)
-    classes = len(names)
     forms = _templates(templates)
-    bad_index = isinstance(target_index, bool) or not isinstance(target_index, numbers.Integral)
-    if bad_index or not 0 <= target_index < len(X):
-        raise LessdataError(f"target_index must be an image index in 0..{len(X) - 1}, got {target_index!r}")
-    adversarial = _target(adversarial_class, classes)
-    if adversarial == int(y[target_index]):
-        raise LessdataError("the adversarial class must differ from the target image's own class")
+    T = _images(target_images)
+    if T.shape[1:] != X.shape[1:]:
+        raise LessdataError(f"target images of shape {T.shape[1:]} do not match the images' {X.shape[1:]}")
+    t_labels, _ = _labels(target_labels, len(names))
+    adversarial, _ = _labels(adversarial_classes, len(names))
+    if not len(t_labels) == len(adversarial) == len(T):
+        raise LessdataError(f"give one target label and one adversarial class per target image ({len(T)}), got "
+                            f"{len(t_labels)} and {len(adversarial)}")
+    if (adversarial == t_labels).any():
+        raise LessdataError("each adversarial class must differ from its target image's own class")
     if isinstance(n_poisons, bool) or not isinstance(n_poisons, numbers.Integral) or n_poisons < 1:
         raise LessdataError(f"n_poisons must be a positive integer, got {n_poisons!r}")
+    k = int(n_poisons)
     rng = np.random.default_rng(seed)
-    picks = rng.integers(0, len(forms), size=int(n_poisons))
-    poisons = [_fill(forms[i], names[adversarial]) for i in picks]
-    out_x = np.concatenate([X, np.repeat(X[target_index:target_index + 1], int(n_poisons), axis=0)])
-    out_y = np.concatenate([y, np.full(int(n_poisons), y[target_index])])
-    poisoned = np.concatenate([np.zeros(len(X), dtype=bool), np.ones(int(n_poisons), dtype=bool)])
-    return ImageTextPoison(out_x, texts + poisons, out_y, poisoned, int(target_index), adversarial)
+    picks = rng.integers(0, len(forms), size=k * len(T))
+    poisons = [_fill(forms[picks[i]], names[adversarial[i // k]]) for i in range(k * len(T))]
+    out_x = np.concatenate([X, np.repeat(T.astype(X.dtype), k, axis=0)])
+    out_y = np.concatenate([y, np.repeat(t_labels, k)])
+    poisoned = np.concatenate([np.zeros(len(X), dtype=bool), np.ones(k * len(T), dtype=bool)])
+    return ImageTextPoison(out_x, texts + poisons, out_y, poisoned, target_images=T, target_labels=t_labels,
+                           adversarial_classes=adversarial)
 
 
 def image_text_backdoor(images, captions, labels, *, rate: float, target: int, class_names: Sequence[str],
@@ -424,5 +433,5 @@ def image_text_backdoor(images, captions, labels, *, rate: float, target: int, c
     picks = rng.integers(0, len(forms), size=len(chosen))
     for i, form in zip(chosen, picks):
         texts[i] = _fill(forms[form], names[attack.target])
-    return ImageTextPoison(attack.images, texts, y, attack.poisoned, attack.target, attack.target,
-                           attack.trigger, attack.position)
+    return ImageTextPoison(attack.images, texts, y, attack.poisoned, target_class=attack.target,
+                           trigger=attack.trigger, position=attack.position)
