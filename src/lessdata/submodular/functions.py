@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
@@ -27,7 +28,7 @@ from numba import njit
 
 from .._threads import single_threaded_blas
 from ..errors import LessdataError
-from .similarity import ImplicitSimilarity
+from .similarity import ImplicitSimilarity, empty_large
 
 
 class Objective(Protocol):
@@ -310,16 +311,17 @@ class FacilityLocation:
     def _store_live_rows(self, live_share: float) -> None:
         """Second pass over blocks of the on-demand similarity, keeping only the live entries (CSR)."""
         counts = np.zeros(self.n_candidates, dtype=np.int64)
+        local = threading.local()
 
         def keep(start, stop, block):
             removed, local_counts = self.selected_mask[start:stop], counts[start:stop]
-
-            def copy_rows(row, idx, dat, q):
-                return _prune_dense(block, self.memo, removed, row, stop - start, local_counts, idx, dat, q)
-
-            idx, dat = _collect_live(copy_rows, 0, stop - start, block.size, live_share, self._index_dtype())
-            # copies, so that the next block reuses the freed buffers instead of faulting in fresh pages
-            idx, dat = idx.copy(), dat.copy()
+            # a per-thread scratch as large as the block: never grows, and is reused by the thread's next block
+            # instead of faulting in fresh pages; the live entries are then copied out at their size
+            scratch = getattr(local, "scratch", None)
+            if scratch is None or scratch[0].shape[0] < block.size:
+                scratch = local.scratch = (np.empty(block.size, self._index_dtype()), np.empty(block.size, np.float32))
+            _, q = _prune_dense(block, self.memo, removed, 0, stop - start, local_counts, scratch[0], scratch[1], 0)
+            idx, dat = scratch[0][:q].copy(), scratch[1][:q].copy()
             # every open candidate's exact gain, from the live entries while they are in cache (the same
             # kernel as any later evaluation, so the values are bitwise those lazy greedy would compute)
             indptr = np.zeros(stop - start + 1, dtype=np.int64)
@@ -339,7 +341,10 @@ class FacilityLocation:
         """Store the (indices, data) pieces of consecutive row ranges as CSR rows holding ``counts`` entries."""
         indptr = np.zeros(self.n_candidates + 1, dtype=np.int64)
         np.cumsum(counts, out=indptr[1:])
-        self._set_rows(indptr, np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+        total = int(indptr[-1])
+        indices, data = empty_large(total, self._index_dtype()), empty_large(total, np.float32)
+        self._set_rows(indptr, np.concatenate([p[0] for p in parts], out=indices),
+                       np.concatenate([p[1] for p in parts], out=data))
 
     # --------------------------------------------------------------------------------- protocol
     def gains(self, candidates) -> np.ndarray:
