@@ -69,3 +69,13 @@ def test_bad_devices_are_one_clear_error(blobs):
 def test_importing_the_engine_does_not_import_torch():
     code = "import sys, lessdata.submodular; assert 'torch' not in sys.modules, 'torch was imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_select_with_a_device_per_class_equals_the_cpu_coreset(blobs):
+    import lessdata
+
+    X, y = blobs(600, 6, seed=4)
+    cpu = lessdata.select(X, budget=60, method="craig", labels=y % 3, seed=1)
+    dev = lessdata.select(X, budget=60, method="craig", labels=y % 3, seed=1, device="cpu")
+    assert dev.indices.tolist() == cpu.indices.tolist()
+    np.testing.assert_array_equal(dev.weights, cpu.weights)

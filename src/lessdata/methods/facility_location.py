@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .._validation import ARRAY, Options
+from .._validation import ARRAY, Options, Satisfies
 from ..errors import LessdataError
 from ..submodular.selection import facility_location_part
 from ..submodular.similarity import DEFAULT_MEMORY_CAP, DEFAULT_NEIGHBORS
@@ -36,6 +36,7 @@ class FacilityLocationMethod(Method):
         "similarity": None,
         "backend": "local",
         "storage": "dense",
+        "device": None,
     }
     parameter_constraints = {
         "metric": METRIC,
@@ -47,6 +48,8 @@ class FacilityLocationMethod(Method):
         "similarity": [ARRAY, None],
         "backend": BACKEND,
         "storage": [Options(*STORAGE)],
+        # a torch device ("cuda", "cuda:1", "cpu"...): similarity and gains on that device
+        "device": [Satisfies("a torch device name", lambda v: isinstance(v, str) or hasattr(v, "type")), None],
     }
 
     @property
@@ -72,6 +75,7 @@ class FacilityLocationMethod(Method):
                 n_neighbors=p["n_neighbors"],
                 progress=progress,
                 on_demand_above=0 if p["storage"] == "on_demand" else None,
+                device=p["device"],
             )
 
         return partitioned_coreset(select_part, n, budget, labels, seed, p["budget_policy"], p["backend"],
