@@ -188,6 +188,8 @@ class Satisfies:
 
 #: the most common form: a count of at least one
 POSITIVE_INT = [Interval(int, 1, None)]
+#: a finite number above zero (learning rates, temperatures)
+POSITIVE_NUMBER = [Interval(float, 0, None, closed="neither")]
 #: True or False (numpy bools too; not 0 / 1)
 BOOL = Satisfies("a bool", lambda v: isinstance(v, (bool, np.bool_)))
 #: an array-like: a numpy array or anything with a shape (tensors, sparse matrices), or a list / tuple

@@ -93,7 +93,7 @@ def test_bad_input_is_one_line(images, model, tmp_path):
         (("train-simclr", images, "--out", tmp_path / "m.pth"), "must end in .pt"),
         (("train-simclr", images, "--out", out, "--limit", "1"), "--limit must be at least 2"),
         (("train-simclr", images, "--out", out, "--device", "tpu9"), "unknown device"),
-        (("train-simclr", images, "--out", out, "--epochs", "0"), "epochs must be an integer >= 1"),
+        (("train-simclr", images, "--out", out, "--epochs", "0"), "training: epochs must be an int ≥ 1, got 0"),
         (("embed", tmp_path / "none.pt", images, "--out", tmp_path / "e.npy"), "no such model file"),
         (("embed", images, images, "--out", tmp_path / "e.npy"), "not a readable lessdata contrastive model"),
         (("embed", model, images, "--out", tmp_path / "e.txt"), "must end in .npy"),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -11,19 +9,6 @@ from torch import nn
 
 from ..coreset import Coreset
 from ..errors import LessdataError
-
-
-def _positive_int(value, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise LessdataError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _positive_float(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not value > 0 \
-            or not math.isfinite(value):
-        raise LessdataError(f"{name} must be a positive number, got {value!r}")
-    return float(value)
 
 
 def _device_of(model: nn.Module) -> torch.device:

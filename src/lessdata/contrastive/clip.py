@@ -7,9 +7,10 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from .._validation import POSITIVE_INT, check_param
 from ..errors import LessdataError
 from ..signals.embeddings import zero_shot_classes
-from ._common import _batched, _device_of, _labels, _normalized, _positive_int, _resolve_device, _subset_and_weights
+from ._common import _batched, _device_of, _labels, _normalized, _resolve_device, _subset_and_weights
 from .captions import FASHION_MNIST_NAMES, PROMPT_TEMPLATES
 from .images import augment, image_tensor
 from .loop import ContrastiveRun, _seeded, _train
@@ -87,7 +88,7 @@ def clip_embeddings(model: TinyCLIP, images, texts, *, batch_size: int = 1024) -
     texts = _texts(texts)
     if len(texts) != len(data):
         raise LessdataError(f"there are {len(texts)} texts but {len(data)} images; give one caption per image")
-    batch_size = _positive_int(batch_size, "batch_size")
+    batch_size = int(check_param("clip_embeddings", "batch_size", batch_size, POSITIVE_INT))
     was_training = model.training
     model.eval()
     try:
@@ -144,7 +145,7 @@ def zero_shot_accuracy(model: TinyCLIP, images, labels, class_names: Sequence[st
     model.eval()
     try:
         v = _normalized(_batched(lambda s: model.encode_image(data[s]), len(data),
-                                 _positive_int(batch_size, "batch_size")))
+                                 int(check_param("zero_shot_accuracy", "batch_size", batch_size, POSITIVE_INT))))
     finally:
         model.train(was_training)
     predicted = zero_shot_classes(v, class_prompt_embeddings(model, class_names, templates))

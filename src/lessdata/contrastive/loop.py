@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from .._validation import POSITIVE_INT, POSITIVE_NUMBER, Interval, check_param
 from ..errors import LessdataError
-from ._common import _positive_float, _positive_int
 from .models import SimCLR
 
 __all__ = ["ContrastiveRun"]
@@ -54,10 +54,10 @@ def _train(model: nn.Module, n_train: int, step_loss, *, epochs, batch_size, lr,
            amp, snapshots, progress) -> ContrastiveRun:
     """AdamW with a cosine learning rate over all steps; ``step_loss(positions, weights_or_None)`` gives the
     loss of one batch of positions into the training subset."""
-    epochs = _positive_int(epochs, "epochs")
-    batch_size = _positive_int(batch_size, "batch_size", 2)
-    lr = _positive_float(lr, "lr")
-    snapshots = sorted({_positive_int(e, "snapshot epoch") for e in snapshots})
+    epochs = int(check_param("contrastive training", "epochs", epochs, POSITIVE_INT))
+    batch_size = int(check_param("contrastive training", "batch_size", batch_size, [Interval(int, 2, None)]))
+    lr = float(check_param("contrastive training", "lr", lr, POSITIVE_NUMBER))
+    snapshots = sorted({int(check_param("contrastive training", "snapshot epoch", e, POSITIVE_INT)) for e in snapshots})
     if snapshots and snapshots[-1] > epochs:
         raise LessdataError(f"snapshot epoch {snapshots[-1]} is after the last epoch ({epochs})")
     batch_size = min(batch_size, n_train)

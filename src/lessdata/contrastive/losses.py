@@ -7,8 +7,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from .._validation import POSITIVE_NUMBER, check_param
 from ..errors import LessdataError
-from ._common import _positive_float
 
 __all__ = ["clip_loss", "nt_xent"]
 
@@ -30,7 +30,7 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5, weight
     if z1.ndim != 2 or z1.shape != z2.shape or z1.shape[0] < 2:
         raise LessdataError(f"nt_xent needs two views of the same shape (B >= 2, d), got {tuple(z1.shape)} and "
                             f"{tuple(z2.shape)}")
-    temperature = _positive_float(temperature, "temperature")
+    temperature = float(check_param("nt_xent", "temperature", temperature, POSITIVE_NUMBER))
     b = z1.shape[0]
     with torch.autocast(device_type=z1.device.type, enabled=False):  # the loss in float32, also under amp
         z = F.normalize(torch.cat([z1, z2]).float(), dim=1)

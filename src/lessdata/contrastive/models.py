@@ -11,8 +11,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._validation import POSITIVE_INT, POSITIVE_NUMBER, Interval, check_param, check_params
 from ..errors import LessdataError
-from ._common import _device_of, _positive_float, _positive_int
+from ._common import _device_of
 from .captions import Captions
 
 __all__ = ["ConvEncoder", "SimCLR", "TextEncoder", "TinyCLIP", "Vocabulary"]
@@ -28,8 +29,8 @@ class ConvEncoder(nn.Sequential):
     """
 
     def __init__(self, width: int = 32, in_channels: int = 1):
-        w = _positive_int(width, "width")
-        _positive_int(in_channels, "in_channels")
+        w = int(check_param("ConvEncoder", "width", width, POSITIVE_INT))
+        int(check_param("ConvEncoder", "in_channels", in_channels, POSITIVE_INT))
 
         def block(c_in, c_out, stride):
             return [nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(c_out),
@@ -57,8 +58,9 @@ class SimCLR(nn.Module):
         self.config = None if encoder is not None else {"width": width, "projection_dim": projection_dim,
                                                        "in_channels": in_channels}
         features = self.encoder.out_features
+        projection_dim = int(check_param("SimCLR", "projection_dim", projection_dim, POSITIVE_INT))
         self.head = nn.Sequential(nn.Linear(features, features), nn.ReLU(inplace=True),
-                                  nn.Linear(features, _positive_int(projection_dim, "projection_dim")))
+                                  nn.Linear(features, projection_dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.encoder(x))
@@ -98,7 +100,8 @@ class Vocabulary:
     def encode(self, texts: Sequence[str], max_len: int = 16) -> torch.Tensor:
         """Token ids ``(n, max_len)`` (int64), padded with 0 and truncated; an empty text becomes ``<unk>``."""
         texts = _texts(texts)
-        out = np.zeros((len(texts), _positive_int(max_len, "max_len")), dtype=np.int64)
+        max_len = int(check_param("Vocabulary.encode", "max_len", max_len, POSITIVE_INT))
+        out = np.zeros((len(texts), max_len), dtype=np.int64)
         for row, text in enumerate(texts):
             ids = [self.index.get(word, self.UNK) for word in self.split(text)][:max_len] or [self.UNK]
             out[row, : len(ids)] = ids
@@ -124,11 +127,14 @@ class TextEncoder(nn.Module):
 
     def __init__(self, vocab_size: int, dim: int = 64, layers: int = 1, heads: int = 4, max_len: int = 16):
         super().__init__()
-        self.tokens = nn.Embedding(_positive_int(vocab_size, "vocab_size", 2), _positive_int(dim, "dim"),
-                                   padding_idx=0)
-        self.position = nn.Parameter(0.02 * torch.randn(_positive_int(max_len, "max_len"), dim))
-        layers = _positive_int(layers, "layers", 0)
-        if layers and dim % _positive_int(heads, "heads"):
+        check_params("TextEncoder", {"vocab_size": vocab_size, "dim": dim, "layers": layers, "heads": heads,
+                                     "max_len": max_len},
+                     {"vocab_size": [Interval(int, 2, None)], "dim": POSITIVE_INT, "layers": [Interval(int, 0, None)],
+                      "heads": POSITIVE_INT, "max_len": POSITIVE_INT})
+        self.tokens = nn.Embedding(int(vocab_size), int(dim), padding_idx=0)
+        self.position = nn.Parameter(0.02 * torch.randn(int(max_len), dim))
+        layers = int(layers)
+        if layers and dim % heads:
             raise LessdataError(f"dim ({dim}) must be a multiple of heads ({heads})")
         self.layers = nn.TransformerEncoder(
             nn.TransformerEncoderLayer(dim, heads, 2 * dim, dropout=0.0, batch_first=True, norm_first=True),
@@ -163,13 +169,14 @@ class TinyCLIP(nn.Module):
         super().__init__()
         if not isinstance(vocab, Vocabulary):
             raise LessdataError("TinyCLIP needs a Vocabulary (Vocabulary.from_texts(captions))")
-        self.vocab, self.max_len = vocab, _positive_int(max_len, "max_len")
+        self.vocab, self.max_len = vocab, int(check_param("TinyCLIP", "max_len", max_len, POSITIVE_INT))
         self.image_encoder = ConvEncoder(width, in_channels)
-        self.image_projection = nn.Linear(self.image_encoder.out_features, _positive_int(embed_dim, "embed_dim"),
-                                          bias=False)
+        check_params("TinyCLIP", {"embed_dim": embed_dim, "temperature": temperature},
+                     {"embed_dim": POSITIVE_INT, "temperature": POSITIVE_NUMBER})
+        self.image_projection = nn.Linear(self.image_encoder.out_features, int(embed_dim), bias=False)
         self.text_encoder = TextEncoder(len(vocab), text_dim, text_layers, max_len=max_len)
         self.text_projection = nn.Linear(text_dim, embed_dim, bias=False)
-        self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / _positive_float(temperature, "temperature"))))
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / float(temperature))))
         self.config = {"embed_dim": embed_dim, "width": width, "text_dim": text_dim, "text_layers": text_layers,
                        "max_len": max_len, "temperature": temperature, "in_channels": in_channels}
 

@@ -9,8 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._validation import POSITIVE_INT, POSITIVE_NUMBER, Interval, check_param
 from ..errors import LessdataError
-from ._common import _batched, _device_of, _labels, _positive_float, _positive_int, _resolve_device, _subset_and_weights
+from ._common import _batched, _device_of, _labels, _resolve_device, _subset_and_weights
 from .images import augment, image_tensor
 from .loop import ContrastiveRun, _seeded, _train
 from .losses import nt_xent
@@ -48,7 +49,7 @@ def train_simclr(images, *, subset=None, weights=None, epochs: int = 20, batch_s
     device = _resolve_device(device)
     data = image_tensor(images, device)
     idx, w = _subset_and_weights(len(data), subset, weights)
-    temperature = _positive_float(temperature, "temperature")
+    temperature = float(check_param("train_simclr", "temperature", temperature, POSITIVE_NUMBER))
     model = _seeded(seed, lambda: SimCLR(width=width, projection_dim=projection_dim,
                                          in_channels=data.shape[1])).to(device)
     idx_t = torch.from_numpy(idx).to(device)
@@ -84,8 +85,8 @@ def embed(encoder: nn.Module, images, *, augmentations: int = 0, batch_size: int
     """
     encoder = encoder.encoder if isinstance(encoder, SimCLR) else encoder
     encoder = encoder.image_encoder if isinstance(encoder, TinyCLIP) else encoder
-    augmentations = _positive_int(augmentations, "augmentations", 0)
-    batch_size = _positive_int(batch_size, "batch_size")
+    augmentations = int(check_param("embed", "augmentations", augmentations, [Interval(int, 0, None)]))
+    batch_size = int(check_param("embed", "batch_size", batch_size, POSITIVE_INT))
     device = _device_of(encoder)
     data = image_tensor(images, device)
     was_training = encoder.training
@@ -120,7 +121,7 @@ def linear_probe(encoder: nn.Module, train, test, *, max_iter: int = 200, weight
     for name, pair in (("train", train), ("test", test)):
         if not isinstance(pair, (tuple, list)) or len(pair) != 2:
             raise LessdataError(f"{name} must be an (images, labels) pair")
-    max_iter = _positive_int(max_iter, "max_iter")
+    max_iter = int(check_param("linear_probe", "max_iter", max_iter, POSITIVE_INT))
     device = _device_of(encoder.encoder if isinstance(encoder, SimCLR) else encoder)
     Z = torch.from_numpy(embed(encoder, train[0], batch_size=batch_size)).to(device)
     Zt = torch.from_numpy(embed(encoder, test[0], batch_size=batch_size)).to(device)
