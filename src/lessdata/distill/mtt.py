@@ -221,12 +221,13 @@ def match_trajectories(images: torch.Tensor, targets: torch.Tensor, buffer: Expe
         if not math.isfinite(value) or not math.isfinite(float(syn_lr.grad)) or not bool(
                 torch.isfinite(syn_images.grad).all()):
             raise LessdataError(f"trajectory matching diverged at iteration {it} (loss {value}, step size "
-                                f"{float(syn_lr):.3g}); lower lr_img or lr_lr")
+                                f"{float(syn_lr.detach()):.3g}); lower lr_img or lr_lr")
         for opt in (opt_img, opt_lr, opt_tgt):
             if opt is not None:
                 opt.step()
         if not math.isfinite(float(syn_lr.detach())) or float(syn_lr.detach()) <= 0:
-            raise LessdataError(f"the learned step size became {float(syn_lr):.3g} at iteration {it}; lower lr_lr")
+            raise LessdataError(f"the learned step size became {float(syn_lr.detach()):.3g} at iteration {it}; "
+                                "lower lr_lr")
         losses.append(value)
         seconds += time.perf_counter() - began
         if progress is not None:
