@@ -273,11 +273,12 @@ class Coreset:
         return size
 
     def to_subset(self, dataset):
-        """``torch.utils.data.Subset`` of ``dataset`` holding the selected examples in selection order."""
+        """``torch.utils.data.Subset`` of ``dataset`` holding the selected examples in selection order, each
+        repeated by its multiplicity (so a shuffling DataLoader over it visits one planned epoch)."""
         from torch.utils.data import Subset
 
         self._check_dataset(dataset)
-        return Subset(dataset, self.indices.tolist())
+        return Subset(dataset, self.epoch_indices().tolist())
 
     def to_sampler(self, dataset=None, num_samples: int | None = None, replacement: bool = True, generator=None):
         """A weighted torch sampler over dataset indices: draws selected examples with probability ∝ weight.

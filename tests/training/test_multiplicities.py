@@ -121,6 +121,12 @@ def test_shuffle_spreads_copies_and_is_reproducible():
     assert next(iter(unshuffled))[-1].tolist() == cs.epoch_indices().tolist()
 
 
+def test_to_subset_repeats_by_multiplicity():
+    cs = Coreset(indices=[4, 1], weights=[1.0, 1.0], multiplicities=[2, 1], n=6)
+    subset = cs.to_subset(TensorDataset(torch.arange(6)))
+    assert subset.indices == [4, 4, 1]
+
+
 def test_to_sampler_draws_one_epoch_of_visits():
     cs = Coreset(indices=[2, 5], weights=[1.0, 1.0], multiplicities=[1, 3], n=6)
     draws = list(cs.to_sampler(generator=torch.Generator().manual_seed(0)))
