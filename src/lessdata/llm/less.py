@@ -248,6 +248,12 @@ class LessFeatures:
     seed: int
     warmup_subset: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     seconds: float = 0.0
+    lora_r: int = 128
+    lora_alpha: int = 512
+
+    def peft_model_for(self, base_model):
+        """``base_model`` (the same base the features came from) with LoRA adapters shaped like the stored ones."""
+        return lora_model(base_model, r=self.lora_r, alpha=self.lora_alpha, dropout=0.0)
 
     @classmethod
     def compute(cls, model, examples: Sequence[dict], *, collator, proj_dim: int = 8192, seed: int = 0,
@@ -273,7 +279,7 @@ class LessFeatures:
                                             moments=(ckpt.exp_avg, ckpt.exp_avg_sq), progress=progress))
         features = cls(np.concatenate(blocks, axis=1), np.array([c.lr for c in checkpoints]),
                        [c.adapter for c in checkpoints], int(proj_dim), int(seed), subset,
-                       time.perf_counter() - start)
+                       time.perf_counter() - start, int(lora_r), int(lora_alpha))
         return features, peft_model
 
     def target_features(self, peft_model, examples: Sequence[dict], *, collator, progress=None) -> np.ndarray:
@@ -294,7 +300,8 @@ class LessFeatures:
         path = Path(path)
         arrays = {"train": self.train, "weights": self.weights, "proj_dim": np.array(self.proj_dim),
                   "seed": np.array(self.seed), "warmup_subset": self.warmup_subset,
-                  "checkpoints": np.array(len(self.adapters)), "seconds": np.array(self.seconds)}
+                  "checkpoints": np.array(len(self.adapters)), "seconds": np.array(self.seconds),
+                  "lora": np.array([self.lora_r, self.lora_alpha])}
         for c, adapter in enumerate(self.adapters):
             for name, value in adapter.items():
                 arrays[f"adapter{c}::{name}"] = value
@@ -314,6 +321,6 @@ class LessFeatures:
                         head, name = key.split("::", 1)
                         adapters[int(head[len("adapter"):])][name] = z[key]
                 return cls(z["train"], z["weights"], adapters, int(z["proj_dim"]), int(z["seed"]),
-                           z["warmup_subset"], float(z["seconds"]))
+                           z["warmup_subset"], float(z["seconds"]), int(z["lora"][0]), int(z["lora"][1]))
         except (OSError, KeyError, ValueError) as exc:
             raise LessdataError(f"{path} is not a LESS feature file: {exc}") from None
