@@ -4,7 +4,7 @@ CRAIG (Mirzasoleiman, Bilmes, Leskovec, ICML 2020) here is per-class facility lo
 (scaled to [0, 1]) with euclidean similarity ``max(d) − d``; each selected image is weighted by the number
 of training images it represents, so the weights sum to the size of the training set.
 
-Example:
+Examples:
     >>> from lessdata.demo import run_demo
     >>> cs = run_demo(fraction=0.1, seed=0)   # doctest: +SKIP
     >>> len(cs), int(cs.weights.sum())        # doctest: +SKIP

@@ -4,7 +4,7 @@ Each model's last module (in ``model.modules()`` order) is the ``nn.Linear`` tha
 :func:`lessdata.signals.last_layer_gradients` relies on it. Inputs may be flat ``(n, 784)`` rows,
 ``(n, 28, 28)`` images or ``(n, 1, 28, 28)`` batches; each model reshapes what it needs.
 
-Example:
+Examples:
     >>> import torch
     >>> LeNet()(torch.zeros(2, 784)).shape
     torch.Size([2, 10])
@@ -86,7 +86,7 @@ class ConvNet(nn.Module):
         width: channels of every conv layer (128 in the papers).
         depth: number of conv blocks (3 in the papers).
 
-    Example:
+    Examples:
         >>> import torch
         >>> ConvNet(width=8)(torch.zeros(2, 1, 28, 28)).shape
         torch.Size([2, 10])
@@ -119,7 +119,7 @@ def logistic_regression(in_features: int = 784, num_classes: int = 10) -> nn.Seq
     """Multinomial logistic regression: flatten, then a single ``nn.Linear`` (the convex model of CRAIG,
     Mirzasoleiman et al., 2020, "Coresets for Data-efficient Training of Machine Learning Models").
 
-    Example:
+    Examples:
         >>> import torch
         >>> logistic_regression(64, 10)(torch.zeros(3, 64)).shape
         torch.Size([3, 10])

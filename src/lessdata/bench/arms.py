@@ -91,7 +91,7 @@ def make_arms(methods: Sequence[str], fractions: Sequence[float], craig_every: S
     """The arms of a benchmark: ``full`` once, every other method at every fraction; CRAIG once per period in
     ``craig_every``, AdaCore / GradMatch / GLISTER once per period in ``every``.
 
-    Example:
+    Examples:
         >>> [a.label for a in make_arms(["full", "glister", "el2n"], [0.1], every=(5,))]
         ['full', 'glister (every 5)', 'el2n']
     """

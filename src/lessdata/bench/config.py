@@ -4,7 +4,7 @@ The arms (methods × fractions × reselection periods), the data, the training l
 the device, and the per-method settings (:class:`~lessdata.bench.arms.ArmOptions`) live in one object that
 the CLI, ``benchmarks/tta.py`` and tests build and :func:`~lessdata.bench.run_tta` reads top to bottom.
 
-Example:
+Examples:
     >>> config = TtaConfig(dataset="digits", model="mlp", methods=["full", "craig"], fractions=[0.3],
     ...                    craig_every=[5], quick=True)
     >>> config.run_epochs, config.seed_values, config.stem
@@ -184,7 +184,7 @@ class TtaConfig:
 def default_name(dataset: str, model: str, quick: bool = False, noise_rate: float = 0.0) -> str:
     """The default file stem, e.g. ``tta_fashion_mnist_cnn_noise``.
 
-    Example:
+    Examples:
         >>> default_name("fashion-mnist", "cnn", quick=True, noise_rate=0.2)
         'tta_fashion_mnist_cnn_noise_quick'
     """
@@ -195,7 +195,7 @@ def default_name(dataset: str, model: str, quick: bool = False, noise_rate: floa
 def title_of(settings: dict[str, Any]) -> str:
     """The report's title from its settings.
 
-    Example:
+    Examples:
         >>> title_of({"dataset": "digits", "model": "mlp", "noise_rate": 0.2})
         'Time to accuracy: digits (8x8), MLP, 20% of training labels flipped'
     """
@@ -210,7 +210,7 @@ def title_of(settings: dict[str, Any]) -> str:
 def check_device(device) -> str | None:
     """``device`` as a string torch accepts (``None``: the CPU), or one clear error; CUDA must be available.
 
-    Example:
+    Examples:
         >>> check_device("cpu")
         'cpu'
     """

@@ -73,7 +73,7 @@ def model_factory(model: str, in_features: int) -> Callable[[], Any]:
 def stratified_split(y: np.ndarray, test_fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Per-class random split into (train, test) indices, both sorted.
 
-    Example:
+    Examples:
         >>> a, b = stratified_split(np.arange(20) % 2, 0.2, seed=0)
         >>> len(a), len(b)
         (16, 4)

@@ -32,7 +32,7 @@ def merge_results(results: Sequence[dict[str, Any]], command: str | None = None)
     part's, the wall time the longest part's (they ran side by side); ``settings["parts"]`` keeps each
     part's command.
 
-    Example:
+    Examples:
         >>> merged = merge_results([json.load(open(p)) for p in paths])   # doctest: +SKIP
     """
     results = list(results)

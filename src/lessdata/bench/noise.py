@@ -10,7 +10,7 @@ picks (and of training weight) that carry a flipped label. Uniform random select
 in expectation; a method that avoids noise picks fewer, one that seeks hard examples (EL2N, forgetting)
 picks more.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> noisy, flipped = flip_labels(np.arange(10) % 2, rate=0.2, seed=0)
     >>> int(flipped.sum()), bool((noisy[flipped] != (np.arange(10) % 2)[flipped]).all())
@@ -29,7 +29,7 @@ __all__ = ["NoiseTracker", "check_noise_rate", "flip_labels", "noisy_fraction"]
 def check_noise_rate(rate) -> float:
     """``rate`` as a float in ``[0, 1)``, or one clear error.
 
-    Example:
+    Examples:
         >>> check_noise_rate(0.2)
         0.2
     """
@@ -47,7 +47,7 @@ def flip_labels(labels, rate: float, seed: int = 0, num_classes: int | None = No
     Which examples and which new classes are drawn from ``numpy.random.default_rng(seed)``: the same labels,
     rate and seed always give the same noise. ``num_classes`` defaults to ``labels.max() + 1``.
 
-    Example:
+    Examples:
         >>> noisy, flipped = flip_labels([0, 1, 2, 0, 1, 2], rate=0.5, seed=1)
         >>> int(flipped.sum()), bool((noisy != np.array([0, 1, 2, 0, 1, 2]))[flipped].all())
         (3, True)
@@ -76,7 +76,7 @@ def flip_labels(labels, rate: float, seed: int = 0, num_classes: int | None = No
 def noisy_fraction(indices, flipped, weights=None) -> float:
     """Share of the selected ``indices`` whose label was flipped; with ``weights``, the share of the weight.
 
-    Example:
+    Examples:
         >>> flipped = np.array([True, False, False, True])
         >>> noisy_fraction([0, 1], flipped), noisy_fraction([0, 1], flipped, weights=[3.0, 1.0])
         (0.5, 0.75)
@@ -103,7 +103,7 @@ class NoiseTracker:
     subsets mid-epoch), so each selection is counted once however long it is trained on.
     ``fractions`` / ``weight_fractions`` hold one value per selection.
 
-    Example:
+    Examples:
         >>> tracker = NoiseTracker(np.array([True, False, False, False]))
         >>> tracker.fractions
         []

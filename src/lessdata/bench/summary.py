@@ -18,7 +18,7 @@ def seconds_to_target(history: Sequence[dict[str, Any]], target: float, clock: s
                       tolerance: float = 1e-12) -> float | None:
     """Clock reading at the end of the first epoch whose test accuracy reaches ``target`` (None: never).
 
-    Example:
+    Examples:
         >>> h = [{"test_accuracy": 0.5, "cumulative_seconds": 1.0}, {"test_accuracy": 0.9, "cumulative_seconds": 2.5}]
         >>> seconds_to_target(h, 0.8), seconds_to_target(h, 0.95)
         (2.5, None)

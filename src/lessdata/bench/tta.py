@@ -84,7 +84,7 @@ def run_tta(config: TtaConfig | None = None, *, out_dir: str | os.PathLike | Non
     Returns:
         ``{"settings", "machine", "command", "runs", "summary", "files"}``.
 
-    Example:
+    Examples:
         >>> config = TtaConfig("digits", "mlp", fractions=[0.3], seeds=1, epochs=2)
         >>> result = run_tta(config, out_dir=None)   # doctest: +SKIP
         >>> [row["label"] for row in result["summary"]["rows"]][:3]   # doctest: +SKIP

@@ -51,7 +51,7 @@ def make_captions(labels, class_names: Sequence[str] = FASHION_MNIST_NAMES, *, m
     positions, name a class other than the image's (uniform over the other classes), as web-scraped pairs
     whose text does not describe the image. Deterministic given ``seed``.
 
-    Example:
+    Examples:
         >>> caps = make_captions(np.array([0, 1, 2, 3]), mismatch=0.5, seed=0)
         >>> int(caps.mismatched.sum()), len(caps.texts)
         (2, 4)

@@ -27,7 +27,7 @@ def save_model(model: nn.Module, path: str | os.PathLike) -> Path:
     """Write ``model`` (a :class:`SimCLR` or :class:`TinyCLIP` built by lessdata, or a
     :class:`~lessdata.contrastive.ContrastiveRun`'s ``model``) to ``path`` (``.pt``).
 
-    Example:
+    Examples:
         >>> import tempfile, pathlib
         >>> path = pathlib.Path(tempfile.mkdtemp()) / "simclr.pt"
         >>> model = SimCLR(width=4, projection_dim=8)

@@ -40,7 +40,7 @@ def train_clip(images, texts, *, subset=None, weights=None, vocab: Vocabulary | 
         snapshots: epochs after which to keep a copy of the model (e.g. ``(1,)``: C-RHO's partially trained
             model, while the returned model is the longer-trained one).
 
-    Example:
+    Examples:
         >>> X = np.random.default_rng(0).integers(0, 255, size=(40, 28, 28), dtype=np.uint8)
         >>> from lessdata.contrastive import make_captions
         >>> caps = make_captions(np.arange(40) % 10, mismatch=0.3)
@@ -78,7 +78,7 @@ def clip_embeddings(model: TinyCLIP, images, texts, *, batch_size: int = 1024) -
     """Unit-norm image and caption embeddings ``(n, embed_dim)`` of row-aligned pairs: the inputs of
     ``clipcov``, ``clip_score`` and (from two models) ``c_rho``.
 
-    Example:
+    Examples:
         >>> model = TinyCLIP(Vocabulary.from_texts(["a bag"]), width=4, embed_dim=8, text_dim=8)
         >>> v, t = clip_embeddings(model, np.zeros((2, 28, 28), np.uint8), ["a bag", "a bag"])
         >>> v.shape, t.shape
@@ -107,7 +107,7 @@ def class_prompt_embeddings(model: TinyCLIP, class_names: Sequence[str] = FASHIO
     class name": the ``class_prompts=`` of zero-shot latent classes (see
     :func:`lessdata.signals.embeddings.zero_shot_classes`).
 
-    Example:
+    Examples:
         >>> model = TinyCLIP(Vocabulary.from_texts(["a bag"]), width=4, embed_dim=8, text_dim=8)
         >>> class_prompt_embeddings(model, ["bag", "coat"], ["a {name}"]).shape
         (2, 1, 8)
@@ -132,7 +132,7 @@ def zero_shot_accuracy(model: TinyCLIP, images, labels, class_names: Sequence[st
     """Zero-shot classification accuracy (Radford et al., 2021): each image gets the class whose prompt
     embedding, averaged over ``templates`` ("a photo of a {name}", ...), is most cosine-similar.
 
-    Example:
+    Examples:
         >>> model = TinyCLIP(Vocabulary.from_texts(["a bag"]), width=4, embed_dim=8, text_dim=8)
         >>> 0 <= zero_shot_accuracy(model, np.zeros((4, 28, 28), np.uint8), np.array([0, 1, 2, 3])) <= 1
         True

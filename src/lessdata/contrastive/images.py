@@ -19,7 +19,7 @@ def image_tensor(images, device: str | torch.device = "cpu") -> torch.Tensor:
     Accepts numpy arrays or tensors of shape ``(n, H, W)``, ``(n, C, H, W)`` or flat square ``(n, H*W)``;
     ``uint8`` images are scaled to ``[0, 1]``, other numeric types are cast.
 
-    Example:
+    Examples:
         >>> image_tensor(np.zeros((2, 28, 28), dtype=np.uint8)).shape
         torch.Size([2, 1, 28, 28])
     """
@@ -58,7 +58,7 @@ def augment(x: torch.Tensor, generator: torch.Generator | None = None, *, scale=
     ``[0, noise]``: SimCLR's augmentations (Chen et al., 2020) for grayscale images. Returns a new tensor of
     the same shape and dtype.
 
-    Example:
+    Examples:
         >>> g = torch.Generator().manual_seed(0)
         >>> v = augment(torch.rand(4, 1, 28, 28), g)
         >>> v.shape, v.dtype

@@ -22,7 +22,7 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5, weight
     example's loss is the mean over its two anchors. ``reduction="none"`` returns the ``B`` per-example
     losses; ``"mean"`` their mean, weighted by ``weights`` when given.
 
-    Example:
+    Examples:
         >>> z = torch.eye(4)
         >>> round(float(nt_xent(z, z, temperature=0.1)), 4)   # positives identical, negatives orthogonal
         0.0003
@@ -50,7 +50,7 @@ def clip_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, logit_scale, weig
     ``logit_scale`` (the log inverse temperature, a float or CLIP's learnable scalar) is clamped at
     ``log(100)`` as in CLIP. Reduction and ``weights`` as in :func:`nt_xent`.
 
-    Example:
+    Examples:
         >>> e = torch.eye(3)
         >>> float(clip_loss(e, e, logit_scale=0.0)) > float(clip_loss(e, e, logit_scale=3.0))
         True

@@ -23,7 +23,7 @@ class ConvEncoder(nn.Sequential):
     """A small CNN image encoder: four 3x3 conv-BN-ReLU blocks (``width``, ``2·width`` stride 2, ``4·width``
     stride 2, ``4·width``), global average pooling. ``out_features = 4·width`` (128 by default).
 
-    Example:
+    Examples:
         >>> ConvEncoder(width=8)(torch.zeros(2, 1, 28, 28)).shape
         torch.Size([2, 32])
     """
@@ -45,7 +45,7 @@ class SimCLR(nn.Module):
     """SimCLR network: an image ``encoder`` (its features are what a linear probe reads) and a 2-layer MLP
     projection ``head`` (where the NT-Xent loss is applied), as in Chen et al. (2020).
 
-    Example:
+    Examples:
         >>> SimCLR(width=8, projection_dim=16)(torch.zeros(2, 1, 28, 28)).shape
         torch.Size([2, 16])
     """
@@ -70,7 +70,7 @@ class Vocabulary:
     """A word vocabulary for short captions: lower-case words (hyphenated words stay one token), id 0 is
     padding and id 1 unknown words.
 
-    Example:
+    Examples:
         >>> vocab = Vocabulary.from_texts(["a photo of a t-shirt", "a bag"])
         >>> vocab.words
         ['<pad>', '<unk>', 'a', 'bag', 'of', 'photo', 't-shirt']
@@ -120,7 +120,7 @@ class TextEncoder(nn.Module):
     """Token embeddings plus learned positions, ``layers`` pre-norm transformer layers (0: none, a bag of
     words), and a mean over the non-padding tokens. ``out_features = dim``.
 
-    Example:
+    Examples:
         >>> TextEncoder(vocab_size=10, dim=16)(torch.tensor([[2, 3, 0], [4, 0, 0]])).shape
         torch.Size([2, 16])
     """
@@ -158,7 +158,7 @@ class TinyCLIP(nn.Module):
     the inverse temperature, initialised at ``log(1/temperature)``). It keeps its :class:`Vocabulary`, so
     ``model.tokenize(texts)`` turns captions or prompts into token ids.
 
-    Example:
+    Examples:
         >>> model = TinyCLIP(Vocabulary.from_texts(["a bag"]), width=8, embed_dim=16, text_dim=16)
         >>> model.encode_text(model.tokenize(["a bag"])).shape
         torch.Size([1, 16])

@@ -40,7 +40,7 @@ def train_simclr(images, *, subset=None, weights=None, epochs: int = 20, batch_s
         amp: bfloat16 autocast (default: on for CUDA).
         progress: tqdm-compatible object, advanced once per step.
 
-    Example:
+    Examples:
         >>> X = np.random.default_rng(0).integers(0, 255, size=(64, 28, 28), dtype=np.uint8)
         >>> run = train_simclr(X, epochs=1, batch_size=32, width=4)
         >>> len(run.losses), run.steps, run.encoder.out_features
@@ -77,7 +77,7 @@ def embed(encoder: nn.Module, images, *, augmentations: int = 0, batch_size: int
     between examples by a proxy model's embeddings of their augmented views. A :class:`SimCLR` model or a
     :class:`TinyCLIP` may be passed for their image encoder.
 
-    Example:
+    Examples:
         >>> from lessdata.contrastive import ConvEncoder
         >>> enc = ConvEncoder(width=4)
         >>> embed(enc, np.zeros((3, 28, 28), np.uint8), augmentations=2).shape
@@ -111,7 +111,7 @@ def linear_probe(encoder: nn.Module, train, test, *, max_iter: int = 200, weight
     mean and std; multinomial logistic regression (L2 penalty ``weight_decay``) is fitted from zero by
     full-batch L-BFGS on the encoder's device: deterministic, and a second or two for 60,000 examples.
 
-    Example:
+    Examples:
         >>> X = np.random.default_rng(0).integers(0, 255, size=(40, 28, 28), dtype=np.uint8)
         >>> y = np.arange(40) % 2
         >>> from lessdata.contrastive import ConvEncoder

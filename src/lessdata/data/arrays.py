@@ -3,7 +3,7 @@
 This is what ``lessdata select INPUT [--labels FILE|COLUMN] [--features COLUMNS]`` reads. Every failure is a
 one-line :class:`~lessdata.errors.LessdataError` that names the file and the problem.
 
-Example:
+Examples:
     >>> import numpy as np, tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "points.npz")
     >>> np.savez(path, X=np.eye(3), y=np.array([0, 1, 1]))
@@ -61,7 +61,7 @@ def read_table(path, features=None, labels=None) -> tuple[np.ndarray, np.ndarray
             ``.npy``/``.npz``/``.csv``/``.parquet``/``.txt`` file with one label per row. ``None``: a
             ``.npz``'s ``y``/``labels`` array if there is one, otherwise no labels.
 
-    Example:
+    Examples:
         >>> X, y = read_table("train.parquet", labels="label")                 # doctest: +SKIP
         >>> X, y = read_table("train.csv", features="f0,f1", labels="y.txt")    # doctest: +SKIP
     """
@@ -212,7 +212,7 @@ def read_labels(path) -> np.ndarray:
     ``class``; a one-column ``.csv`` whose first line is a number is read as having no header. A ``.txt``
     file has one label per line; they are returned as integers or floats when all of them parse as such.
 
-    Example:
+    Examples:
         >>> y = read_labels("labels.txt")  # doctest: +SKIP
     """
     path = Path(path)

@@ -14,7 +14,7 @@ function also returns which examples it changed, so a defence can be scored on w
   adversarial class; :func:`image_text_backdoor` stamps the trigger on a share of the images and gives them
   captions naming the target class (the two attacks on CLIP measured by SafeCLIP, Yang et al., ICML 2024).
 
-Example:
+Examples:
     >>> import numpy as np
     >>> noisy, flipped = symmetric_label_noise(np.arange(10) % 2, rate=0.2, seed=0)
     >>> int(flipped.sum()), bool((noisy[flipped] != (np.arange(10) % 2)[flipped]).all())
@@ -52,7 +52,7 @@ CORNERS = ("bottom_right", "bottom_left", "top_right", "top_left")
 def check_noise_rate(rate, what: str = "the label-noise rate") -> float:
     """``rate`` as a float in ``[0, 1)``, or one clear error.
 
-    Example:
+    Examples:
         >>> check_noise_rate(0.2)
         0.2
     """
@@ -101,7 +101,7 @@ def symmetric_label_noise(labels, rate: float, seed: int = 0,
     Which examples and which new classes are drawn from ``numpy.random.default_rng(seed)``.
     ``num_classes`` defaults to ``labels.max() + 1``.
 
-    Example:
+    Examples:
         >>> noisy, flipped = symmetric_label_noise([0, 1, 2, 0, 1, 2], rate=0.5, seed=1)
         >>> int(flipped.sum()), bool((noisy != np.array([0, 1, 2, 0, 1, 2]))[flipped].all())
         (3, True)
@@ -127,7 +127,7 @@ def asymmetric_label_noise(labels, rate: float, seed: int = 0, mapping=None,
     derangement drawn with ``seed`` (the CRUST reference's ``asym`` noise). Class-dependent maps such as
     CIFAR-10's truck→automobile, bird→airplane are passed explicitly.
 
-    Example:
+    Examples:
         >>> noisy, flipped = asymmetric_label_noise([0, 1, 2, 3], rate=0.5, mapping=[1, 2, 3, 0])
         >>> bool(((noisy - np.array([0, 1, 2, 3])) % 4 == 1)[flipped].all()), int(flipped.sum())
         (True, 2)
@@ -163,7 +163,7 @@ def asymmetric_label_noise(labels, rate: float, seed: int = 0, mapping=None,
 def checkerboard_trigger(size: int = 3, high: float = 255.0, low: float = 0.0) -> np.ndarray:
     """A ``size × size`` checkerboard patch (``high`` on the corners), the usual BadNets trigger.
 
-    Example:
+    Examples:
         >>> checkerboard_trigger(3, high=1.0).astype(int).tolist()
         [[1, 0, 1], [0, 1, 0], [1, 0, 1]]
     """
@@ -208,7 +208,7 @@ def stamp_trigger(images, trigger=None, position="bottom_right") -> np.ndarray:
     ``trigger`` is an ``(h, w)`` or ``(h, w, C)`` patch; by default a 3×3 checkerboard at the dtype's maximum
     (255 for integer images, 1.0 for float images). Values are cast to the images' dtype.
 
-    Example:
+    Examples:
         >>> stamp_trigger(np.zeros((1, 4, 4), dtype=np.uint8))[0, 1:, 1:].tolist()
         [[255, 0, 255], [0, 255, 0], [255, 0, 255]]
     """
@@ -259,7 +259,7 @@ def badnets(images, labels, rate: float, target: int, *, seed: int = 0, trigger=
     """BadNets (Gu et al., 2017): stamp ``trigger`` on exactly ``round(rate · n)`` training images drawn from
     the classes other than ``target`` and relabel them ``target``.
 
-    Example:
+    Examples:
         >>> X, y = np.zeros((10, 8, 8), dtype=np.uint8), np.arange(10) % 5
         >>> attack = badnets(X, y, rate=0.2, target=0, seed=0)
         >>> int(attack.poisoned.sum()), set(attack.labels[attack.poisoned].tolist())
@@ -291,7 +291,7 @@ def attack_success_rate(predictions, labels, target: int) -> float:
     """Share of the examples whose true label is not ``target`` that are predicted as ``target``
     (on triggered test images this is the backdoor's attack success rate).
 
-    Example:
+    Examples:
         >>> attack_success_rate([0, 0, 1, 0], [1, 2, 1, 0], target=0)
         0.6666666666666666
     """
@@ -369,7 +369,7 @@ def targeted_image_text_poison(images, captions, labels, *, target_images, targe
 
     Attack success = share of the target images zero-shot classified as their adversarial class.
 
-    Example:
+    Examples:
         >>> X, y = np.zeros((4, 2, 2)), np.array([0, 1, 2, 0])
         >>> out = targeted_image_text_poison(X, ["a"] * 4, y, target_images=np.ones((1, 2, 2)), target_labels=[1],
         ...                                  adversarial_classes=[2], n_poisons=3, class_names=["x", "y", "z"])
@@ -413,7 +413,7 @@ def image_text_backdoor(images, captions, labels, *, rate: float, target: int, c
     images of classes other than ``target`` and replace their captions by captions naming ``target``.
     Attack success = share of triggered test images of other classes zero-shot classified as ``target``.
 
-    Example:
+    Examples:
         >>> X, y = np.zeros((10, 6, 6), dtype=np.uint8), np.arange(10) % 2
         >>> out = image_text_backdoor(X, ["c"] * 10, y, rate=0.2, target=0, class_names=["cat", "dog"])
         >>> int(out.poisoned.sum()), sorted({out.captions[i] for i in np.flatnonzero(out.poisoned)})

@@ -11,7 +11,7 @@ from ..errors import require
 def digits() -> tuple[np.ndarray, np.ndarray]:
     """Return ``(X, y)``: float32 pixel intensities 0-16 of shape ``(1797, 64)`` and int64 labels 0-9.
 
-    Example:
+    Examples:
         >>> X, y = digits()
         >>> X.shape, X.dtype, sorted(set(y.tolist())) == list(range(10))
         ((1797, 64), dtype('float32'), True)

@@ -5,7 +5,7 @@ The four IDX files are looked up, in order, in ``root``; in ``$LESSDATA_DATA`` (
 ``fashion-mnist/`` subfolder); and in ``/usr/share/datasets/fashion-mnist/``, where the Debian package
 ``dataset-fashion-mnist`` installs them. :func:`download_fashion_mnist` fetches them from the public mirror.
 
-Example:
+Examples:
     >>> X, y = fashion_mnist(split="test")          # doctest: +SKIP
     >>> X.shape, X.dtype, y.shape, fashion_mnist_classes[y[0]]  # doctest: +SKIP
     ((10000, 28, 28), dtype('uint8'), (10000,), 'Ankle boot')
@@ -93,7 +93,7 @@ def fashion_mnist(root=None, split: str = "train") -> tuple[np.ndarray, np.ndarr
             ``$LESSDATA_DATA`` and then ``/usr/share/datasets/fashion-mnist/``.
         split: ``"train"`` (60,000 images) or ``"test"`` (10,000 images).
 
-    Example:
+    Examples:
         >>> X, y = fashion_mnist()  # doctest: +SKIP
         >>> X.shape, y.shape        # doctest: +SKIP
         ((60000, 28, 28), (60000,))
@@ -147,7 +147,7 @@ def download_fashion_mnist(
         timeout: seconds to wait on the network per request.
         progress: optional tqdm-compatible object; ``update(n)`` is called with the bytes received.
 
-    Example:
+    Examples:
         >>> root = download_fashion_mnist("~/data/fashion-mnist")  # doctest: +SKIP
         >>> X, y = fashion_mnist(root)                             # doctest: +SKIP
     """

@@ -3,7 +3,7 @@
 An IDX file is a 4-byte magic number ``0x00 0x00 <dtype code> <ndim>``, then ``ndim`` big-endian uint32
 dimension sizes, then the data in C order, big-endian (LeCun et al., http://yann.lecun.com/exdb/mnist/).
 
-Example:
+Examples:
     >>> import numpy as np, tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "labels-idx1-ubyte.gz")
     >>> write_idx(path, np.array([3, 1, 4], dtype=np.uint8))

@@ -3,7 +3,7 @@
 Batches are fetched with one index array wherever the dataset allows it (:class:`ArrayDataset`, a torch
 ``TensorDataset``, a ``Subset`` of either, or any dataset with ``__getitems__``): :func:`batch_fetcher`.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> X = np.zeros((5, 28, 28), dtype=np.uint8); y = np.arange(5)
     >>> ds = ArrayDataset(X, y, shape=(1, 28, 28))
@@ -68,7 +68,7 @@ class ArrayDataset(Dataset):
         Equal, element for element, to ``default_collate([self[i] for i in indices])`` (a list ``[x, y]``
         when there are labels, as ``default_collate`` makes of tuples).
 
-        Example:
+        Examples:
             >>> ds = ArrayDataset(np.arange(12, dtype=np.uint8).reshape(4, 3), [0, 1, 0, 1])
             >>> x, y = ds.take([3, 0])
             >>> (x * 255).tolist(), y.tolist()
@@ -161,7 +161,7 @@ def batch_fetcher(dataset, collate_fn=None) -> BatchFetcher:
     """A :class:`BatchFetcher`: ``fetch(indices)`` is ``collate_fn([dataset[i] for i in indices])``, with one
     batched index instead of one ``dataset[i]`` call per item when the dataset supports it.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from torch.utils.data import TensorDataset
         >>> fetch = batch_fetcher(TensorDataset(torch.arange(10.0), torch.arange(10) % 2))
@@ -190,7 +190,7 @@ def dataset_labels(data, labels=None, batch_size: int = 512) -> np.ndarray:
     """``labels`` as a 1-D int64 array, or, when ``labels`` is ``None``, the labels read once (in order) from
     ``data`` yielding ``(x, y)`` (anything :func:`iter_batches` reads).
 
-    Example:
+    Examples:
         >>> dataset_labels((np.zeros((3, 2)), np.array([2, 0, 1]))).tolist()
         [2, 0, 1]
     """
@@ -253,7 +253,7 @@ def iter_batches(
     yielding ``x`` or ``(x, y, ...)`` (extra fields are ignored), a non-shuffling DataLoader, or a file
     path readable by :func:`~lessdata.data.read_table`. ``labels``, when given, replaces the data's labels.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> [tuple(x.shape) for x, _ in iter_batches(np.ones((5, 3)), batch_size=2)]
         [(2, 3), (2, 3), (1, 3)]
@@ -313,7 +313,7 @@ def as_arrays(data, *, batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray |
     iterated in order in batches and stacked, so ``X`` holds exactly what the dataset yields. ``y`` is
     ``None`` when there are no labels.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> X, y = as_arrays((np.ones((4, 2)), [0, 1, 0, 1]))
         >>> X.shape, y.tolist()

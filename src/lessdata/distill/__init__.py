@@ -8,7 +8,7 @@
 - :func:`evaluate_distilled`: a fair evaluation against random real subsets with DD-Ranking's scores.
 - :class:`DistilledSet`: the distilled-set file, a torch ``Dataset``.
 
-Example:
+Examples:
     >>> from lessdata.distill import MTTConfig, distill_mtt, train_experts      # doctest: +SKIP
     >>> from lessdata.models import ConvNet                                      # doctest: +SKIP
     >>> net = lambda: ConvNet(width=32)                                          # doctest: +SKIP

@@ -122,7 +122,7 @@ class FlatModel:
     Only parameters are flattened; a model with buffers (BatchNorm running statistics) keeps its own, which is
     why the distillation ConvNet uses instance norm.
 
-    Example:
+    Examples:
         >>> m = FlatModel(nn.Linear(3, 2))
         >>> m.num_params, m(m.flatten(), torch.zeros(1, 3)).shape
         (8, torch.Size([1, 2]))
@@ -180,7 +180,7 @@ def augment(x: torch.Tensor, generator: torch.Generator | None = None, strategy=
 
     Random numbers come from ``generator`` (CPU); equal generator states give equal transforms.
 
-    Example:
+    Examples:
         >>> x = torch.rand(4, 1, 8, 8, requires_grad=True)
         >>> augment(x, torch.Generator().manual_seed(0)).sum().backward(); x.grad.shape
         torch.Size([4, 1, 8, 8])

@@ -91,7 +91,7 @@ def _read_expert(path: Path) -> dict:
 def load_buffer(path) -> ExpertBuffer:
     """Load every ``expert_*.pt`` of a buffer folder; all must share one signature.
 
-    Example:
+    Examples:
         >>> buf = load_buffer("buffer/")                      # doctest: +SKIP
         >>> len(buf.trajectories), buf.epochs                 # doctest: +SKIP
         (5, 6)

@@ -6,7 +6,7 @@ MTT); ``stages`` ``(n,)`` (the stage that made each image, PDD); optional ZCA st
 (method, settings, seed, source data shape, date) stored as JSON. The file holds tensors, numbers and strings
 only, so it loads with ``torch.load(weights_only=True)`` and never unpickles code. Writes are atomic.
 
-Example:
+Examples:
     >>> s = DistilledSet(torch.zeros(2, 1, 4, 4), labels=torch.tensor([0, 1]))
     >>> len(s), s[1][1].item()
     (2, 1)

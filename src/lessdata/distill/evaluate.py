@@ -64,7 +64,7 @@ def _exp_normalise(x: float) -> float:
 def label_robust_score(hlr: float, ior: float, weight: float = 0.5) -> float:
     """LRS = (exp(w·IOR − (1−w)·HLR) − e⁻¹) / (e − e⁻¹); HLR, IOR are differences of fractions.
 
-    Example:
+    Examples:
         >>> round(label_robust_score(0.0, 0.0), 4)    # distilled = full = random
         0.2689
     """

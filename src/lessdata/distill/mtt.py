@@ -277,7 +277,7 @@ def distill_mtt(images, labels, buffer: ExpertBuffer, model_factory: Callable[[]
         checkpoint / checkpoint_every / resume: see :func:`match_trajectories`.
         zca: the whitening the images went through, recorded in the result.
 
-    Example:
+    Examples:
         >>> buf = train_experts(X, y, lambda: ConvNet(width=32), "buffer", num_experts=5)  # doctest: +SKIP
         >>> s = distill_mtt(X, y, buf, lambda: ConvNet(width=32), MTTConfig.for_ipc(1))    # doctest: +SKIP
         >>> s.save("fmnist_ipc1.pt")                                                     # doctest: +SKIP

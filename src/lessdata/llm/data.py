@@ -8,7 +8,7 @@ Tokenization follows the usual supervised fine-tuning recipe: ``input_ids`` are 
 ``template``), then the response, then the end-of-sequence token; ``labels`` copy them with ``-100`` on the
 prompt tokens, so the loss covers the response (and its end-of-sequence token) only.
 
-Example:
+Examples:
     >>> from lessdata.llm import load_instructions, get_tokenizer, tokenize_instructions, InstructionCollator
     >>> data = load_instructions([{"question": "1+1?", "answer": "2"}, {"question": "2+2?", "answer": "4"}])
     >>> tok = get_tokenizer(texts=data.texts(), vocab_size=300)
@@ -85,7 +85,7 @@ class InstructionData:
     def subset(self, indices) -> InstructionData:
         """The examples at ``indices`` (in that order), keeping all source names.
 
-        Example:
+        Examples:
             >>> data = load_instructions([{"question": str(i), "answer": "x"} for i in range(5)])
             >>> data.subset([4, 0]).prompts
             ['4', '0']
@@ -113,7 +113,7 @@ def load_instructions(source, *, prompt_field: str = "question", response_field:
             names). Without it, every example has source 0.
         limit: keep only the first ``limit`` examples.
 
-    Example:
+    Examples:
         >>> data = load_instructions([{"q": "hi", "a": "hello", "src": "chat"}, {"q": "1+1", "a": "2", "src": "math"}],
         ...                          prompt_field="q", response_field="a", source_field="src")
         >>> data.sources.tolist(), data.source_names
@@ -211,7 +211,7 @@ def get_tokenizer(name_or_path=None, *, texts=None, vocab_size: int = 4096):
     with the ``tokenizers`` library (digits split one per token, which helps arithmetic); its special tokens
     are ``<|endoftext|>`` (eos, also bos) and ``<|pad|>``. Save it with ``tokenizer.save_pretrained(dir)``.
 
-    Example:
+    Examples:
         >>> tok = get_tokenizer(texts=["Natalia sold 48 clips.", "She sold half as many in May."], vocab_size=300)
         >>> tok.decode(tok("sold 48")["input_ids"])
         'sold 48'
@@ -263,7 +263,7 @@ def tokenize_instructions(data: InstructionData, tokenizer, *, max_length: int =
     ``min(response, max_length // 2)`` response tokens: the response is cut at its end and the prompt at its
     start (the part next to the response stays).
 
-    Example:
+    Examples:
         >>> data = load_instructions([{"question": "1+1?", "answer": "2"}])
         >>> tok = get_tokenizer(texts=data.texts(), vocab_size=300)
         >>> ex = tokenize_instructions(data, tok)[0]
@@ -302,7 +302,7 @@ class InstructionCollator:
     padding) and, when the examples carry them, ``index`` and ``source``. ``keep_index=False`` drops those
     two (for a Hugging Face ``Trainer``, which passes every batch key to the model).
 
-    Example:
+    Examples:
         >>> coll = InstructionCollator(get_tokenizer(texts=["ab"], vocab_size=300))
         >>> b = coll([{"input_ids": [5, 6, 7], "labels": [-100, 6, 7], "index": 0},
         ...           {"input_ids": [8], "labels": [8], "index": 1}])
@@ -353,7 +353,7 @@ def per_example_loss(model, batch):
     model is any causal LM returning ``.logits`` (next-token prediction: position ``t`` predicts ``t + 1``).
     Gradients flow when called outside ``torch.no_grad()``. Examples without any label token get NaN.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from lessdata.llm import tiny_causal_lm
         >>> model = tiny_causal_lm("proxy", vocab_size=300, max_length=16)

@@ -43,7 +43,7 @@ def sentence_embeddings(texts, *, model=None, batch_size: int = 128, device=None
     ``max_tokens``: truncate texts to this many tokens (default: the model's limit, 256 for MiniLM; fewer is
     faster on a CPU). ``progress``: tqdm-like, advanced by the number of texts of each encoded batch.
 
-    Example:
+    Examples:
         >>> E = sentence_embeddings(["Natalia sold 48 clips.", "Weng earns $12 an hour."])
         >>> E.shape, bool(np.allclose(np.linalg.norm(E, axis=1), 1, atol=1e-4))
         ((2, 384), True)

@@ -60,7 +60,7 @@ class RandomProjection:
     ``project(G) = G @ R`` never holds more than one block. ``E[⟨Rᵀx, Rᵀy⟩] = ⟨x, y⟩`` and the error has
     standard deviation at most ``√2 · |x| |y| / √dim_out`` (Johnson–Lindenstrauss).
 
-    Example:
+    Examples:
         >>> P = RandomProjection(1000, 256, seed=0, block_size=64)
         >>> G = torch.randn(3, 1000)
         >>> torch.allclose(P.project(G), G @ P.matrix(), atol=1e-4)

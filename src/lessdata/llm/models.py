@@ -27,7 +27,7 @@ def tiny_causal_lm(size: str = "proxy", *, vocab_size: int, max_length: int = 25
     ``family``: ``"gpt2"`` (learned positions) or ``"gpt_neox"`` (Pythia style, rotary positions, parallel
     attention + MLP). The MLP is 4x the width; 4 attention heads. ``max_length`` is the longest sequence.
 
-    Example:
+    Examples:
         >>> model = tiny_causal_lm("proxy", vocab_size=4096, max_length=256, seed=0)
         >>> model.config.n_layer, model.config.n_embd
         (2, 128)
@@ -62,7 +62,7 @@ def tiny_causal_lm(size: str = "proxy", *, vocab_size: int, max_length: int = 25
 def load_causal_lm(name_or_path, *, dtype=None):
     """A local pretrained causal LM (``AutoModelForCausalLM.from_pretrained``), e.g. a saved proxy.
 
-    Example:
+    Examples:
         >>> model = tiny_causal_lm("proxy", vocab_size=300, max_length=32)
         >>> import tempfile; path = tempfile.mkdtemp()
         >>> model.save_pretrained(path)

@@ -45,7 +45,7 @@ __all__ = [
 def checkpoint_steps(total_steps: int, checkpoints: int) -> list[int]:
     """``checkpoints`` training steps evenly spread over ``1..total_steps``, the last one at the end.
 
-    Example:
+    Examples:
         >>> checkpoint_steps(100, 4)
         [25, 50, 75, 100]
     """
@@ -72,7 +72,7 @@ def record_losses(model, examples: Sequence[dict], recorder: DynamicsRecorder, *
     Row ``i`` of the recorder is ``examples[i]``. The model runs in eval mode without gradients (its modes are
     restored), on its own device, in batches of similar lengths (less padding). Returns the column position.
 
-    Example:
+    Examples:
         >>> from lessdata.llm import load_instructions, get_tokenizer, tokenize_instructions, InstructionCollator
         >>> from lessdata.llm import tiny_causal_lm
         >>> data = load_instructions([{"question": "1+1?", "answer": "2"}, {"question": "2+2?", "answer": "4"}])
@@ -181,7 +181,7 @@ def train_causal_lm(model, examples: Sequence[dict], *, collator, epochs: float 
     loss. ``on_step(step, model)`` is called after each optimizer step (1-based). The model trains on its own
     device. Returns ``{"steps", "seconds", "loss"}`` (``loss``: the last 10 steps' mean training loss).
 
-    Example:
+    Examples:
         >>> from lessdata.llm import load_instructions, get_tokenizer, tokenize_instructions, InstructionCollator
         >>> from lessdata.llm import tiny_causal_lm
         >>> data = load_instructions([{"question": f"{i}+1?", "answer": str(i + 1)} for i in range(8)])
@@ -282,7 +282,7 @@ def loss_trajectories(data: InstructionData, tokenizer, *, model=None, checkpoin
     instead of :func:`train_causal_lm` (same recording, different optimizer details). ``save_dir``: also save
     the model at each checkpoint (``save_dir/step-<k>``). ``progress``: tqdm-like, advanced once per step.
 
-    Example:
+    Examples:
         >>> from lessdata.llm import load_instructions, get_tokenizer
         >>> data = load_instructions([{"question": f"{i}+1?", "answer": str(i + 1)} for i in range(8)])
         >>> tok = get_tokenizer(texts=data.texts(), vocab_size=300)

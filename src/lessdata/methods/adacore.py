@@ -26,7 +26,7 @@ Defaults and why:
   (``full=False``) are cheaper.
 - ``metric="euclidean"`` (CRAIG's ``max d − d``) and per-class selection, as CRAIG.
 
-Example:
+Examples:
     >>> import numpy as np, lessdata
     >>> G = np.random.default_rng(0).normal(size=(100, 4)).astype("float32")
     >>> cs = lessdata.select(G, budget=10, method="adacore", labels=np.arange(100) % 2,

@@ -22,7 +22,7 @@ its source closest to it), each kept small-source example by 1, so the weights s
 Training divides them by their mean (:meth:`Coreset.normalized_weights`, mean 1), so the weighted mean loss of
 the ``b`` picks estimates the mean loss of the whole batch.
 
-Example:
+Examples:
     >>> import numpy as np, lessdata
     >>> G = np.random.default_rng(0).normal(size=(64, 100)).astype("float32")
     >>> sources = np.r_[np.zeros(62, int), 1, 1]          # source 1 is small: both its examples are kept

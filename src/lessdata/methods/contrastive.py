@@ -61,7 +61,7 @@ def pair_embeddings(image, text, what: str = "text") -> tuple[np.ndarray, np.nda
 def clip_scores(image, text) -> np.ndarray:
     """CLIP score: cosine similarity of each image with its own caption, float64 ``(n,)``.
 
-    Example:
+    Examples:
         >>> clip_scores([[1.0, 0.0], [0.0, 2.0]], [[1.0, 1.0], [0.0, 1.0]]).round(3).tolist()
         [0.707, 1.0]
     """
@@ -388,7 +388,7 @@ def semdedup_group_weights(emb, clusters, kept, block: int = _BLOCK) -> np.ndarr
     to ``n`` and the coreset stands for the whole data set (as a CRAIG cluster size does). Ties go to the
     earliest kept example. Returns float32 ``(len(kept),)``, aligned with ``kept``.
 
-    Example:
+    Examples:
         >>> E = np.array([[1, 0], [1, 0.01], [0, 1], [0.01, 1], [0.02, 1]], dtype="float32")
         >>> semdedup_group_weights(E, np.array([0, 0, 1, 1, 1]), kept=np.array([0, 2])).tolist()
         [2.0, 3.0]

@@ -18,7 +18,7 @@ The part that makes CREST CREST, deciding *when* to reset from a quadratic model
 data lasts) and returns their mini-batch coresets, ``B`` points in all. The Coreset's ``partition`` holds each
 point's mini-batch (subset) number; ``params["random_subsets"]`` has ``P`` and ``r``.
 
-Example:
+Examples:
     >>> import numpy as np, lessdata
     >>> G = np.random.default_rng(0).normal(size=(1000, 10)).astype("float32")
     >>> cs = lessdata.select(G, budget=64, method="crest", labels=np.arange(1000) % 10, minibatch_size=32)

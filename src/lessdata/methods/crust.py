@@ -22,7 +22,7 @@ Deliberate departures:
   ``{class: count}`` mapping); :class:`~lessdata.robust.CrustTrainer` asks ``max(1, int(fl_ratio · n_c))``
   per class as the reference does.
 
-Example:
+Examples:
     >>> import numpy as np, lessdata
     >>> G = np.random.default_rng(0).normal(size=(40, 3)).astype(np.float32)
     >>> cs = lessdata.select(G, budget=6, method="crust", labels=np.arange(40) % 2, radius=1.5)
@@ -56,7 +56,7 @@ def radius_weights(X, medoids, radius: float) -> np.ndarray:
     """For each medoid (a row index of ``X``), the number of rows of ``X`` strictly within euclidean
     distance ``radius`` of it, the medoid itself included: CRUST's coreset weights.
 
-    Example:
+    Examples:
         >>> X = np.array([[0.0], [0.5], [3.0]])
         >>> radius_weights(X, [0, 2], radius=1.0).tolist()
         [2.0, 1.0]

@@ -23,7 +23,7 @@ Deliberate departures:
   ``1 / (1 + d)``. The assignment (nearest medoid) is the same for both, and so is the facility-location
   argmax order up to ties in most cases, but the picks can differ.
 
-Example:
+Examples:
     >>> import numpy as np, lessdata
     >>> G = np.r_[np.zeros((20, 2)), [[9.0, 9.0]]].astype(np.float32)
     >>> G[:20] += np.random.default_rng(0).normal(scale=0.1, size=(20, 2)).astype(np.float32)
@@ -55,7 +55,7 @@ def assign_to_medoids(X, medoids, metric: str = "euclidean") -> np.ndarray:
     """For every row of ``X``, the position (in ``medoids``) of its most similar medoid: the nearest in
     euclidean distance, or the highest cosine similarity; ties go to the earliest medoid.
 
-    Example:
+    Examples:
         >>> assign_to_medoids(np.array([[0.0], [1.0], [5.0]]), [0, 2]).tolist()
         [0, 0, 1]
     """
@@ -83,7 +83,7 @@ def small_cluster_mask(assignment, n_medoids: int, cluster_thresh: float = 1.0) 
     """True for the points whose cluster (as given by ``assignment``) has at most ``cluster_thresh``
     members: the points EPIC drops.
 
-    Example:
+    Examples:
         >>> small_cluster_mask(np.array([0, 0, 1, 0]), 2).tolist()
         [False, False, True, False]
     """

@@ -74,7 +74,7 @@ def kcenter_greedy(X, k: int, *, seed: int = 0, init: str = "random", progress=N
     distance of pick ``t`` to the nearest earlier pick (NaN for the first); ``assign[i]`` the position of the
     pick nearest to point ``i`` (its Voronoi cell).
 
-    Example:
+    Examples:
         >>> X = np.array([[0.0], [1.0], [10.0], [4.0]])
         >>> idx, gains, _ = kcenter_greedy(X, 3, init="mean")
         >>> idx.tolist(), gains.tolist()
@@ -116,7 +116,7 @@ def herding(X, k: int, *, progress=None):
     2017). Deterministic (ties: lowest index). Returns ``(indices, gains)``, ``gains[t]`` =
     ``||μ - mean(picks[:t + 1])||``.
 
-    Example:
+    Examples:
         >>> X = np.array([[0.0], [2.0], [4.0], [10.0]])   # mean 4
         >>> idx, gains = herding(X, 2)
         >>> idx.tolist(), gains.tolist()
@@ -155,7 +155,7 @@ def prototype_distances(X, clusters: int, *, metric: str = "cosine", seed: int =
     and the Euclidean distance. faiss seeds k-means with random points, so it runs ``restarts`` times and
     keeps the clustering with the lowest objective (one run can leave an outlier as its own cluster).
 
-    Example:
+    Examples:
         >>> X = np.array([[0.0, 1.0], [0.0, 1.1], [5.0, 0.0], [5.2, 0.0]], dtype="float32")
         >>> d = prototype_distances(X, 2, metric="euclidean")
         >>> d.round(2).tolist()

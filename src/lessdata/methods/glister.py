@@ -30,7 +30,7 @@ form that part's validation set (all rows when none do). All weights are 1 (as i
 Taylor gains ``η g_i · ∇L_V`` at the time of each pick, and ``objective`` is their sum (the first-order estimate
 of the validation-loss decrease).
 
-Example:
+Examples:
     >>> import numpy as np, lessdata
     >>> G = np.random.default_rng(0).normal(size=(50, 3)).astype("float32")
     >>> cs = lessdata.select(G, budget=5, method="glister", greedy="naive")
@@ -69,7 +69,7 @@ class LogitValidation:
     last-layer gradients of length ``C·h`` (``bias=False``) or ``C·h + C``, and ``features`` are the
     validation examples' penultimate features ``h`` (shape ``(m, h)``).
 
-    Example:
+    Examples:
         >>> v = LogitValidation(np.zeros((1, 2)), np.array([0]), eta=1.0)
         >>> v.gradient()                                   # softmax([0, 0]) - onehot(0)
         array([-0.5,  0.5])
@@ -133,7 +133,7 @@ class FisherValidation:
     """Validation gradient updated to first order with the empirical Fisher as the Hessian:
     ``∇L_V ← ∇L_V − η (1/m) Σ_v g_v (g_v · g)`` after a step ``−η g``. ``update=False`` keeps it fixed.
 
-    Example:
+    Examples:
         >>> v = FisherValidation(np.array([[1.0, 0.0], [0.0, 2.0]]), eta=0.5)
         >>> v.gradient()
         array([0.5, 1. ])
@@ -165,7 +165,7 @@ def glister_part(G: np.ndarray, budget: int, validation, *, eta: float, greedy: 
     exactly as the step-by-step loop draws them, so the picks are the same); any other ``validation`` object
     with ``gradient(d)`` and ``step(g)`` runs step by step in Python.
 
-    Example:
+    Examples:
         >>> G = np.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]])
         >>> part = glister_part(G, 2, FisherValidation(np.array([[1.0, 0.2]]), eta=1.0, update=False),
         ...                     eta=1.0, greedy="naive")

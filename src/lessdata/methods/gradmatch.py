@@ -16,7 +16,7 @@ gradient correlates positively with it any more), the part is filled up with ran
 Defaults follow the paper's code (CORDS): ``lam=0.5``; the tolerance is a relative residual of ``1e-4``
 (stopping is rare: more atoms cannot help once the sum is matched that closely).
 
-Example:
+Examples:
     >>> import numpy as np, lessdata
     >>> G = np.random.default_rng(0).normal(size=(60, 5)).astype("float32")
     >>> cs = lessdata.select(G, budget=6, method="gradmatch", labels=np.arange(60) % 2)
@@ -74,7 +74,7 @@ def nonnegative_omp(A, b, k: int, *, lam: float = 0.5, tol: float = 1e-4) -> Omp
     compiled. Otherwise (``lam ≈ 0``: at most ``rank A`` atoms, or ``d ≥ k``) it runs on the Cholesky factor
     of ``A_S A_Sᵀ + lam I``, extended by one row per added atom.
 
-    Example:
+    Examples:
         >>> A = np.eye(4)
         >>> res = nonnegative_omp(A, np.array([3.0, 0.0, 1.0, 0.0]), 3, lam=0.0)
         >>> res.indices.tolist(), res.coefficients.round(6).tolist()

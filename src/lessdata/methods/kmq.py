@@ -49,7 +49,7 @@ __all__ = ["KMQMethod", "allocate", "cluster_scores", "next_round", "round_sizes
 def round_sizes(budget: int, rounds: int) -> np.ndarray:
     """Split ``budget`` over ``rounds`` exactly: ``budget // rounds`` each, the remainder to the first rounds.
 
-    Example:
+    Examples:
         >>> round_sizes(10, 3).tolist()
         [4, 3, 3]
     """
@@ -69,7 +69,7 @@ def allocate(weights, capacity, size: int, rng: np.random.Generator) -> np.ndarr
     What a full cluster would have taken is drawn again from the clusters that still have room (by their
     weights; uniformly among them when those weights are all zero).
 
-    Example:
+    Examples:
         >>> c = allocate([0.9, 0.1], [3, 100], 10, np.random.default_rng(0))
         >>> int(c.sum()), int(c[0]) <= 3
         (10, True)
@@ -126,7 +126,7 @@ def next_round(assign: np.ndarray, picked: np.ndarray, scores: np.ndarray, size:
     example (higher = the model falls further short on it; e.g. its gold response's mean token loss);
     ``size``: examples to add, exactly, none of them picked before.
 
-    Example:
+    Examples:
         >>> assign = np.repeat([0, 1], 50)
         >>> picked = np.array([0, 1, 50, 51])
         >>> new, w = next_round(assign, picked, np.array([5.0, 5.0, 0.0, 0.0]), 20, np.random.default_rng(0))
@@ -156,7 +156,7 @@ class KMQMethod(Method):
     """kMQ (Yu et al., 2025): k-means on embeddings, the budget spread over clusters in proportion to their
     sizes (exact totals), picks drawn without repeats, uniformly or by ``quality``. See :mod:`lessdata.methods.kmq`.
 
-    Example:
+    Examples:
         >>> import lessdata
         >>> E = np.random.default_rng(0).normal(size=(400, 8)).astype("float32")
         >>> cs = lessdata.select(E, budget=37, method="kmq", n_clusters=10)

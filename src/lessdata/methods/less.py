@@ -52,7 +52,7 @@ def less_scores(train, target, target_tasks=None, checkpoint_weights=None, *, ch
 
     Memory stays bounded: training rows are scored ``chunk_size`` at a time.
 
-    Example:
+    Examples:
         >>> train = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
         >>> [round(float(v), 3) for v in less_scores(train, np.array([[2.0, 0.0]]))]
         [1.0, 0.0, 0.707]
@@ -103,7 +103,7 @@ class LessMethod(Method):
     """LESS (Xia et al., ICML 2024): the examples whose projected, Adam-preconditioned LoRA gradients are most
     similar (cosine) to the target set's gradients, max over target tasks. See :mod:`lessdata.methods.less`.
 
-    Example:
+    Examples:
         >>> import lessdata
         >>> rng = np.random.default_rng(0)
         >>> train = rng.normal(size=(100, 16)).astype("float32")

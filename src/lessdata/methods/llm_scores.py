@@ -13,7 +13,7 @@ or a :class:`~lessdata.signals.dynamics.DynamicsRecorder` (``dynamics=``, its ``
 - ``least_confidence``: keep the examples the proxy is least confident about at the final checkpoint:
   the highest mean response-token loss, i.e. the lowest geometric-mean token probability ``exp(-loss)``.
 
-Example:
+Examples:
     >>> import numpy as np, lessdata
     >>> traj = np.random.default_rng(0).gamma(2.0, size=(100, 4)).astype("float32")
     >>> cs = lessdata.select(traj, fraction=0.2, method="least_confidence")

@@ -39,7 +39,7 @@ from .registry import Method, register
 def rs2_round_indices(n: int, budget: int, round: int, seed: int, replacement: bool = False) -> np.ndarray:
     """Indices (int64, in sampling order) of RS2 round ``round`` over ``n`` examples, ``budget`` per round.
 
-    Example:
+    Examples:
         >>> rounds = [rs2_round_indices(6, 2, t, seed=0) for t in range(3)]   # one pass: 6 / 2 rounds
         >>> sorted(np.concatenate(rounds).tolist())
         [0, 1, 2, 3, 4, 5]
@@ -60,7 +60,7 @@ def rs2_round_indices(n: int, budget: int, round: int, seed: int, replacement: b
 class Rs2Method(Method):
     """RS2 without replacement (Okanovic et al., 2023): round ``round`` of a stateless shuffled stream.
 
-    Example:
+    Examples:
         >>> cs = Rs2Method(round=3)(None, 10, labels=None, seed=0, n=100)
         >>> len(cs), float(cs.weights.sum()), cs.params["round"]
         (10, 10.0, 3)

@@ -47,7 +47,7 @@ def balanced_budgets(sizes, budget: int) -> np.ndarray:
     S2L's budget rule across sources and across clusters. Whatever the last parts cannot hold (a rare
     rounding case) goes to the largest parts with room.
 
-    Example:
+    Examples:
         >>> balanced_budgets([100, 5, 40], 60).tolist()
         [28, 5, 27]
     """
@@ -76,7 +76,7 @@ def cluster_budgets(cluster_sizes, budget: int, small_cluster_size: int = 2) -> 
     :func:`balanced_budgets` of what they can hold; returns ``(budgets, shortfall)`` where the shortfall is
     what the set-aside small clusters must supply.
 
-    Example:
+    Examples:
         >>> cluster_budgets([2, 10, 50, 3], 20)
         (array([0, 8, 9, 3]), 0)
     """
@@ -93,7 +93,7 @@ def kmeans_clusters(X: np.ndarray, n_clusters: int, *, iterations: int = 20, see
     """Cluster id of each row of ``X`` by faiss k-means (Euclidean, seeded, random initial centroids; the best
     of ``restarts`` runs); ``n_clusters`` is capped by the number of rows.
 
-    Example:
+    Examples:
         >>> X = np.array([[0, 0], [0, 0.1], [5, 5], [5, 5.1]], dtype="float32")
         >>> c = kmeans_clusters(X, 2, restarts=3)
         >>> bool(c[0] == c[1] != c[2] == c[3])
@@ -117,7 +117,7 @@ class S2LMethod(Method):
     """S2L (Yang et al., NeurIPS 2024): source-balanced, cluster-balanced sampling of k-means clusters of
     proxy loss trajectories. See :mod:`lessdata.methods.s2l` for the exact procedure.
 
-    Example:
+    Examples:
         >>> import lessdata
         >>> traj = np.random.default_rng(0).gamma(2.0, size=(500, 5)).astype("float32")
         >>> sources = np.repeat([0, 1], [450, 50])

@@ -56,7 +56,7 @@ def rank(scores, descending: bool = True, seed: int = 0) -> np.ndarray:
     """Positions of ``scores`` from best to worst: highest first when ``descending``; ties in random order
     (from ``seed``), NaN always last.
 
-    Example:
+    Examples:
         >>> rank([0.2, np.nan, 0.9, 0.5]).tolist(), rank([0.2, np.nan, 0.9, 0.5], descending=False).tolist()
         ([2, 3, 0, 1], [0, 3, 2, 1])
     """

@@ -42,7 +42,7 @@ def select(
         **params: method parameters, e.g. ``metric="euclidean"``, ``optimizer="lazy"``,
             ``budget_policy="proportional"``.
 
-    Example:
+    Examples:
         >>> import lessdata
         >>> X = np.random.default_rng(0).normal(size=(100, 4)).astype(np.float32)
         >>> y = np.arange(100) % 2

@@ -29,7 +29,7 @@ def check_labels_for(labels, n: int, what: str) -> np.ndarray:
 def clean_share(indices, labels, true_labels, weights=None) -> float:
     """Share of ``indices`` whose training label equals the true label (of the weight, with ``weights``).
 
-    Example:
+    Examples:
         >>> clean_share([0, 1, 2], np.array([0, 1, 1]), np.array([0, 1, 2]))
         0.6666666666666666
     """

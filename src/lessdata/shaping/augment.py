@@ -92,7 +92,7 @@ def appended_copies(n: int, main, copies, main_weights=None, *, method: str = ""
     ``main_weights`` (default ones) are rescaled to mean 1 over the main part, as the coreset-augmentation
     reference does; copies have weight 1. The partition marks the main part (0) and the copies (1).
 
-    Example:
+    Examples:
         >>> cs = appended_copies(5, main=[0, 1, 2, 3, 4], copies=[1, 3])
         >>> cs.indices.tolist(), cs.n
         ([0, 1, 2, 3, 4, 6, 8], 10)
@@ -120,7 +120,7 @@ class TrivialAugment:
     Randomness comes from ``generator`` (a ``torch.Generator``) or torch's global generator, which
     :func:`~lessdata.training.fit` seeds.
 
-    Example:
+    Examples:
         >>> x = torch.rand(4, 28, 28)
         >>> TrivialAugment(generator=torch.Generator().manual_seed(0))(x).shape
         torch.Size([4, 28, 28])

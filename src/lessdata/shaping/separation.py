@@ -117,7 +117,7 @@ def separation_epoch(train_error, slowdown: float = 0.5) -> int:
     ``train_error[e-1] - train_error[e]``; the answer is the first epoch whose drop is below ``slowdown``
     times the largest drop seen up to it, or the last epoch when the curve never slows that much.
 
-    Example:
+    Examples:
         >>> separation_epoch([0.8, 0.4, 0.3, 0.28, 0.27])   # drops 0.4, 0.1: slows at epoch 2
         2
     """
@@ -213,7 +213,7 @@ def early_separation(model, train, *, epochs: int = 8, epoch: int | str = "auto"
     ``fit_kwargs`` go to ``fit`` (``lr``, ``batch_size``, ``lr_schedule``, ``progress``...). The USEFUL paper
     trains the early model with the final run's settings; its separating epoch is ~5-10% of the full run.
 
-    Example:
+    Examples:
         >>> sep = early_separation(LeNet(), train_set, epochs=5)    # doctest: +SKIP
         >>> sep.summary()["slow_fraction"]                          # doctest: +SKIP
     """

@@ -31,7 +31,7 @@ __all__ = ["augment_all", "random_part", "targeted_augmentation"]
 def targeted_augmentation(separation: Separation) -> Coreset:
     """Every example, plus an augmented copy of each slow-learnable one (indices ``n + i``).
 
-    Example:
+    Examples:
         >>> sep = Separation(slow=np.array([False, True, True]), labels=np.array([0, 0, 0]))
         >>> targeted_augmentation(sep).indices.tolist()
         [0, 1, 2, 4, 5]

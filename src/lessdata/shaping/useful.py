@@ -51,7 +51,7 @@ def _check_separation(separation) -> Separation:
 def useful_coreset(separation: Separation, factor: int = 1) -> Coreset:
     """Every example once, each slow-learnable one ``1 + factor`` times per epoch.
 
-    Example:
+    Examples:
         >>> sep = Separation(slow=np.array([False, True, False, True]), labels=np.array([0, 0, 1, 1]))
         >>> useful_coreset(sep).multiplicities.tolist()
         [1, 2, 1, 2]

@@ -31,7 +31,7 @@ It also computes the model-based scores of Paul et al. (2021), "Deep Learning on
 Important Examples Early in Training": :func:`el2n_scores` and :func:`grand_scores`;
 :func:`lessdata.training.early_training_scores` averages either over several short training runs.
 
-Example:
+Examples:
     >>> import torch
     >>> from torch.utils.data import TensorDataset
     >>> from lessdata.training import fit
@@ -514,7 +514,7 @@ def record_checkpoint(model, data, labels=None, *, recorder: DynamicsRecorder | 
     Large Language Models by Summarizing Training Trajectories of Small Models"). ``logits=True`` keeps the
     logits in a new recorder. See :meth:`DynamicsRecorder.record_checkpoint` for the arguments.
 
-    Example:
+    Examples:
         >>> import numpy as np, torch
         >>> X = np.random.default_rng(0).normal(size=(10, 3)).astype("float32"); y = np.arange(10) % 2
         >>> rec = record_checkpoint(torch.nn.Linear(3, 2), X, y, name="step 0")

@@ -29,7 +29,7 @@ def spherical_kmeans(emb, n_clusters: int, *, seed: int = 0, iterations: int = 2
     Returns ``(assign, centroids)``: the int64 cluster of each row and the unit-norm centroids
     ``(n_clusters, d)``. Runs ``restarts`` times from seeded random starts and keeps the best clustering.
 
-    Example:
+    Examples:
         >>> E = np.array([[1, 0.1], [1, 0], [0, 1], [0.1, 1]], dtype="float32")
         >>> assign, _ = spherical_kmeans(E, 2)
         >>> bool(assign[0] == assign[1] != assign[2] == assign[3])
@@ -60,7 +60,7 @@ def zero_shot_classes(emb, class_prompts) -> np.ndarray:
     ensembling of Radford et al., 2021). Returns the int64 class (0..C-1) of each row; ties go to the
     lowest class.
 
-    Example:
+    Examples:
         >>> P = np.array([[[1, 0], [1, 0.2]], [[0, 1], [0.1, 1]]], dtype="float32")   # 2 classes, 2 templates
         >>> zero_shot_classes(np.array([[0.9, 0.1], [0.2, 0.8]]), P).tolist()
         [0, 1]
@@ -90,7 +90,7 @@ def latent_classes(emb=None, labels=None, *, n_clusters: int | None = None, clas
     - ``n_clusters=K``: spherical k-means (faiss) on the L2-normalised embeddings (:func:`spherical_kmeans`);
     - ``class_prompts=P``: zero-shot assignment against class-name prompt embeddings (:func:`zero_shot_classes`).
 
-    Example:
+    Examples:
         >>> E = np.array([[1, 0], [0.9, 0.1], [0, 1]], dtype="float32")
         >>> latent_classes(E, class_prompts=np.eye(2, dtype="float32")).tolist()
         [0, 0, 1]

@@ -21,7 +21,7 @@ def features(data, *, batch_size: int = 1024) -> np.ndarray:
     Dataset or DataLoader, or a file path. uint8 arrays (images) are scaled by 1/255, the same as
     :class:`~lessdata.data.ArrayDataset` feeds them to a model.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> features(np.full((2, 2, 2), 255, dtype=np.uint8))
         array([[1., 1., 1., 1.],
@@ -44,7 +44,7 @@ def standardize(X, mean=None, std=None) -> tuple[np.ndarray, np.ndarray, np.ndar
     Pass the returned ``mean`` and ``std`` to standardize other data (e.g. a test set) the same way.
     Constant columns get ``std = 1`` so they become zero instead of NaN.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> Z, mean, std = standardize(np.array([[1.0, 5.0], [3.0, 5.0]]))
         >>> Z.tolist(), mean.tolist(), std.tolist()

@@ -25,7 +25,7 @@ def find_last_linear(model: nn.Module, layer: str | None = None) -> tuple[str, n
     """Return ``(name, module)`` of the layer named ``layer``, or of the last ``nn.Linear`` in
     ``model.modules()`` order; raise :class:`LessdataError` if there is none or it is not an ``nn.Linear``.
 
-    Example:
+    Examples:
         >>> from lessdata.models import LeNet
         >>> find_last_linear(LeNet())[0]
         'fc3'
@@ -92,7 +92,7 @@ def last_layer_gradients(
         progress: optional tqdm-compatible object; ``.total`` is set when known and ``.update(n)`` is called
             after each batch.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from lessdata.models import MLP
         >>> X = np.random.default_rng(0).random((100, 784), dtype=np.float32)

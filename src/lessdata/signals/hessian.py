@@ -11,7 +11,7 @@
   per-example last-layer gradients with the curvature of the last layer (:func:`last_layer_hessian_diagonal`,
   :func:`precondition`).
 
-Example:
+Examples:
     >>> import torch
     >>> A = torch.tensor([[2.0, 1.0], [1.0, 3.0]])
     >>> theta = torch.zeros(2, requires_grad=True)
@@ -64,7 +64,7 @@ def hessian_vector_product(grads: Sequence[torch.Tensor], params: Sequence[torch
 
     Gradients without a graph (the loss is linear in that parameter) contribute a zero block.
 
-    Example:
+    Examples:
         >>> theta = torch.ones(2, requires_grad=True)
         >>> (g,) = torch.autograd.grad((theta ** 3).sum(), [theta], create_graph=True)
         >>> hessian_vector_product([g], [theta], [torch.tensor([1.0, 0.0])])[0]   # H = diag(6 θ)
@@ -122,7 +122,7 @@ class CurvatureEMA:
     :attr:`curvature` is ``sqrt(v / (1 − β2^t)) + eps`` (AdaHessian's denominator with Hessian power 1): a
     positive, time-averaged magnitude of the Hessian diagonal.
 
-    Example:
+    Examples:
         >>> ema = CurvatureEMA()
         >>> ema.update(torch.tensor([1.0, -2.0]), torch.tensor([4.0, -3.0]))
         >>> ema.gradient, ema.curvature
@@ -215,7 +215,7 @@ def last_layer_inputs(model: nn.Module, data, labels=None, *, layer: str | None 
     GLISTER's exact one-step update of the validation gradient needs the validation logits (and the features
     when it works on full last-layer gradients).
 
-    Example:
+    Examples:
         >>> from lessdata.models import MLP
         >>> X = np.zeros((3, 784), dtype=np.float32)
         >>> [a.shape for a in last_layer_inputs(MLP(), X, [0, 1, 2])]
@@ -250,7 +250,7 @@ def last_layer_hessian_diagonal(
     an unbiased estimate of the diagonal for the whole data. With ``ema`` each batch's gradient and diagonal
     are also folded into that running :class:`CurvatureEMA` (AdaCore keeps one across selections).
 
-    Example:
+    Examples:
         >>> from lessdata.models import MLP
         >>> X = np.random.default_rng(0).random((20, 784), dtype=np.float32)
         >>> last_layer_hessian_diagonal(MLP(hidden=(8,)), X, np.arange(20) % 10).shape   # 10 * (8 + 1)
@@ -287,7 +287,7 @@ def precondition(gradients, curvature, damping: float = 0.01) -> np.ndarray:
     result does not depend on the loss's scale and no coordinate is amplified more than ``1 / damping`` times
     the average.
 
-    Example:
+    Examples:
         >>> precondition(np.array([[1.0, 1.0]], dtype=np.float32), np.array([1.0, 3.0]), damping=0.0)
         array([[1.        , 0.33333334]], dtype=float32)
     """

@@ -28,7 +28,7 @@ def forgetting_events(correct) -> np.ndarray:
     Forgetting during Deep Neural Network Learning"): transitions from correct to incorrect between
     consecutive *observed* columns of ``correct`` (``(n, T)``, 1 = correct, NaN = not seen, skipped).
 
-    Example:
+    Examples:
         >>> forgetting_events([[1, 0, 1, 0], [0, 1, 1, 1], [1, np.nan, 0, 1]]).tolist()
         [2.0, 0.0, 1.0]
     """
@@ -51,7 +51,7 @@ def forgetting_scores(correct) -> np.ndarray:
     learned one: it gets ``T`` (the number of columns; an example can be forgotten at most ``T // 2``
     times). Examples never seen get NaN.
 
-    Example:
+    Examples:
         >>> forgetting_scores([[1, 0, 1], [0, 0, 0], [1, 1, 1], [np.nan] * 3]).tolist()
         [1.0, 3.0, 0.0, nan]
     """
@@ -69,7 +69,7 @@ def cartography_statistics(confidence) -> tuple[np.ndarray, np.ndarray]:
     with Training Dynamics"): per example, the *confidence* (mean over epochs of the probability of the true
     class) and the *variability* (its population standard deviation), over the columns where it was seen.
 
-    Example:
+    Examples:
         >>> conf, var = cartography_statistics([[0.9, 0.9], [0.1, 0.9], [0.2, np.nan]])
         >>> conf.round(2).tolist(), var.round(2).tolist()
         ([0.9, 0.5, 0.2], [0.0, 0.4, 0.0])
@@ -95,7 +95,7 @@ def uncertainty_scores(probabilities, score: str = "least_confidence") -> np.nda
     Deep Learning", after the active-learning scores of Lewis & Gale (1994), Shannon entropy, and Scheffer
     et al. (2001). NaN rows stay NaN.
 
-    Example:
+    Examples:
         >>> p = [[0.5, 0.5], [0.9, 0.1]]
         >>> uncertainty_scores(p).round(2).tolist(), uncertainty_scores(p, "margin").round(2).tolist()
         ([0.5, 0.1], [0.0, 0.8])

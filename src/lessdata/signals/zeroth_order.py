@@ -33,7 +33,7 @@ Supported layouts of the value projection (found by name, the last one in ``mode
 Adam normalisation (:class:`AdamNormalizer`) follows the paper: estimates are divided by the running Adam
 moments so that the selection matches the update Adam would make, not the raw gradient.
 
-Example:
+Examples:
     >>> from transformers import GPT2Config, GPT2LMHeadModel
     >>> model = GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=32, n_head=2, vocab_size=50))
     >>> ids = torch.randint(0, 50, (4, 12))
@@ -105,7 +105,7 @@ def find_value_projection(model: nn.Module, layer: str | None = None) -> ValuePr
 
     Raises :class:`LessdataError` naming the problem when the model has no recognisable V projection.
 
-    Example:
+    Examples:
         >>> from transformers import GPT2Config, GPT2LMHeadModel
         >>> vp = find_value_projection(GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=32, n_head=2)))
         >>> vp.name, vp.layout, tuple(vp.view().shape)
@@ -198,7 +198,7 @@ def response_losses(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
     ``logits[:, t]`` predicts ``labels[:, t + 1]`` (the Hugging Face causal-LM convention).
 
-    Example:
+    Examples:
         >>> logits = torch.zeros(2, 4, 10)
         >>> labels = torch.tensor([[-100, 1, 2, 3], [-100, -100, -100, -100]])
         >>> response_losses(logits, labels)          # log(10) for the first, 0 for the empty one
@@ -237,7 +237,7 @@ class LastBlockRunner:
     per-example response losses from that input with the current weights. ``full_losses(batch)`` is the
     plain full forward, for comparison.
 
-    Example:
+    Examples:
         >>> from transformers import GPT2Config, GPT2LMHeadModel
         >>> model = GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=32, n_head=2, vocab_size=50))
         >>> ids = torch.randint(0, 50, (4, 12))
@@ -336,7 +336,7 @@ class ZerothOrderEstimate:
 def random_directions(count: int, dim: int, distribution: str = "rademacher", seed: int = 0) -> torch.Tensor:
     """``count`` random directions of length ``dim`` (float32, CPU): ±1 entries, or standard normal.
 
-    Example:
+    Examples:
         >>> random_directions(2, 5, seed=0).abs().unique().tolist()
         [1.0]
     """
@@ -374,7 +374,7 @@ def spsa_coefficients(
     input of the last block; ``False`` runs two full forwards per direction (the obvious slow path). The model
     is in eval mode meanwhile; its modes and weights are restored exactly afterwards.
 
-    Example:
+    Examples:
         >>> from transformers import GPT2Config, GPT2LMHeadModel
         >>> model = GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=32, n_head=2, vocab_size=50))
         >>> ids = torch.randint(0, 50, (4, 12))
@@ -447,7 +447,7 @@ def zeroth_order_gradients(
         layer: module name of the layer to perturb instead of the detected V projection.
         reuse_prefix: run the first ``L − 1`` blocks once (default) instead of two full forwards per direction.
 
-    Example:
+    Examples:
         >>> from transformers import GPT2Config, GPT2LMHeadModel
         >>> model = GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=32, n_head=2, vocab_size=50))
         >>> ids = torch.randint(0, 50, (4, 12))
@@ -477,7 +477,7 @@ class AdamNormalizer:
     with bias correction ``m̂ = m_i / (1 − β1^t)``, ``v̂ = v_i / (1 − β2^t)`` at step ``t``. Call :meth:`update`
     once per step with the mean estimate (CoLM averages over the large sources' examples).
 
-    Example:
+    Examples:
         >>> norm = AdamNormalizer()
         >>> g = torch.tensor([[1.0, -2.0], [3.0, 0.5]])
         >>> norm.normalize(g)                       # the first step of Adam is the sign
@@ -534,7 +534,7 @@ def sparse_features(
     per-source top coordinates, shape ``(n, |union|)``, and those coordinates. Each source's own top
     ``zo_dim`` are among the columns, so re-ranking within a source (:class:`lessdata.methods.colm`) finds them.
 
-    Example:
+    Examples:
         >>> from transformers import GPT2Config, GPT2LMHeadModel
         >>> model = GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=32, n_head=2, vocab_size=50))
         >>> ids = torch.randint(0, 50, (4, 12))

@@ -31,7 +31,7 @@ def cross_modal_similarity(image, text, image_cols=None, text_cols=None) -> np.n
     (default: the same pairs), float32, negatives clipped at 0. Embeddings are used as given (normalise them
     first for cosine).
 
-    Example:
+    Examples:
         >>> v = np.array([[1.0, 0.0], [0.0, 1.0]]); t = np.array([[1.0, 0.0], [0.6, 0.8]])
         >>> cross_modal_similarity(v, t).astype(float).round(2).tolist()
         [[2.0, 0.6], [0.6, 1.6]]

@@ -502,7 +502,7 @@ class CrestTrainer:
         (``selection_seconds`` counts CREST's resets and checks; records also hold ``checks``,
         ``check_interval``, ``subsets`` and ``pool_size``). Seeds torch with the trainer's seed.
 
-        Example:
+        Examples:
             >>> result = CrestTrainer(model, train_set, fraction=0.1).fit(test_set, epochs=5)  # doctest: +SKIP
         """
         if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:

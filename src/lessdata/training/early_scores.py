@@ -39,7 +39,7 @@ def early_training_scores(make_model: Callable, train, *, epochs: int, score: st
         progress: optional tqdm-compatible object advanced once per run (``total`` is set to ``runs``).
         **fit_kwargs: passed to ``fit`` (``lr``, ``batch_size``, ``optimizer``, ``device``, ...).
 
-    Example:
+    Examples:
         >>> import torch
         >>> from torch.utils.data import TensorDataset
         >>> X = torch.randn(32, 4); y = (X[:, 0] > 0).long()

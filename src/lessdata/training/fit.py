@@ -127,7 +127,7 @@ def evaluate(
     ``data`` is anything :func:`~lessdata.data.iter_batches` reads (a Dataset, a non-shuffling DataLoader, an
     ``(X, y)`` pair...); batches are fetched with one index where the dataset allows it.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from torch.utils.data import TensorDataset
         >>> model = torch.nn.Linear(2, 2)
@@ -224,7 +224,7 @@ def fit(
     Returns:
         a :class:`FitResult` with one history record per epoch.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from torch.utils.data import TensorDataset
         >>> X = torch.randn(64, 4); y = (X[:, 0] > 0).long()

@@ -53,7 +53,7 @@ class CoresetCallback(_pl.Callback):
     ``history`` keeps one record per epoch: ``epoch``, ``subset_size``, ``epoch_size`` (examples visited,
     counting coreset multiplicities), ``selection_seconds``, ``selections``.
 
-    Example:
+    Examples:
         >>> trainer = L.Trainer(max_epochs=5, callbacks=[CoresetCallback(RS2Rounds(n=60000, fraction=0.1))])
         ... # doctest: +SKIP
     """
@@ -117,7 +117,7 @@ class DynamicsCallback(_pl.Callback):
     When the recorder has no ``n``, it is taken from the train dataloader (a ``CoresetLoader``'s ``size``, or
     ``len(dataloader.dataset)``).
 
-    Example:
+    Examples:
         >>> trainer = L.Trainer(max_epochs=5, callbacks=[DynamicsCallback(recorder)])   # doctest: +SKIP
     """
 

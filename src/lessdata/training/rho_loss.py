@@ -97,7 +97,7 @@ def irreducible_losses(model: nn.Module, data, *, batch_size: int = 512, device=
     ``data``: anything :func:`~lessdata.data.iter_batches` reads with labels (a Dataset of ``(x, y)``, an
     ``(X, y)`` pair...). The model runs in eval mode (restored afterwards) on ``device`` (default: its own).
 
-    Example:
+    Examples:
         >>> X = torch.randn(6, 3); y = torch.zeros(6, dtype=torch.long)
         >>> irreducible_losses(torch.nn.Linear(3, 2), (X, y)).shape
         (6,)
@@ -127,7 +127,7 @@ def check_holdout(holdout, train=None, *, holdout_indices=None, train_indices=No
     detected from ``holdout_indices`` / ``train_indices`` (positions in one underlying dataset) when given,
     else when both are ``torch.utils.data.Subset`` views of the same dataset.
 
-    Example:
+    Examples:
         >>> from torch.utils.data import TensorDataset
         >>> full = TensorDataset(torch.randn(200, 2), torch.zeros(200, dtype=torch.long))
         >>> check_holdout(Subset(full, range(100)), Subset(full, range(100, 200)))
@@ -185,7 +185,7 @@ class RhoLossSelector:
     ``history`` holds one record per call: ``batch_size``, ``selected``, ``seconds``, ``mean_reducible``
     (of the picks) and ``mean_irreducible`` (of the picks).
 
-    Example:
+    Examples:
         >>> model = torch.nn.Linear(3, 2)
         >>> selector = RhoLossSelector(np.zeros(8, dtype="float32"), b=2)
         >>> x, y = torch.randn(8, 3), torch.zeros(8, dtype=torch.long)
@@ -271,7 +271,7 @@ def select_batch(model, batch, b: int, *, irreducible, index=None, train_mode: b
 
     ``irreducible``: the irreducible-loss model or the per-example table (then give ``index``).
 
-    Example:
+    Examples:
         >>> model = torch.nn.Linear(3, 2)
         >>> x, y = torch.randn(10, 3), torch.zeros(10, dtype=torch.long)
         >>> select_batch(model, (x, y), 3, irreducible=torch.nn.Linear(3, 2)).shape

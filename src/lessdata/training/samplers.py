@@ -51,7 +51,7 @@ def weighted_loss(
     ``loss_fn_none`` must return one loss per example (``reduction="none"``); losses with extra dimensions
     (e.g. per token) are weighted along the batch dimension and averaged over everything.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from torch import nn
         >>> out, y = torch.tensor([[2.0, 0.0], [0.0, 1.0]]), torch.tensor([0, 1])
@@ -234,7 +234,7 @@ class CoresetLoader:
             same model does).
         **dataloader_kwargs: passed on to ``DataLoader`` (e.g. ``prefetch_factor``, ``worker_init_fn``).
 
-    Example:
+    Examples:
         >>> import numpy as np, torch
         >>> from torch.utils.data import TensorDataset
         >>> from lessdata.coreset import Coreset

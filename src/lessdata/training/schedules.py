@@ -95,7 +95,7 @@ _POSITIVE_INT = [Interval(int, 1, None)]
 class SelectOnce(Schedule):
     """Select once, with the model as it is when first asked, and train on that subset every epoch.
 
-    Example:
+    Examples:
         >>> from lessdata.coreset import Coreset
         >>> schedule = SelectOnce(lambda model: Coreset(indices=[0, 2], weights=[1.0, 1.0], n=4))
         >>> [len(schedule.coreset_for_epoch(e, model=None)) for e in range(3)], schedule.selections
@@ -123,7 +123,7 @@ class EveryKEpochs(Schedule):
     The first selection happens at the first epoch the schedule is asked about (epoch 0, or the first epoch
     after a :class:`WarmStart`); the subset is reused in between.
 
-    Example:
+    Examples:
         >>> from lessdata.coreset import Coreset
         >>> schedule = EveryKEpochs(lambda model: Coreset(indices=[0], weights=[1.0]), k=2)
         >>> _ = [schedule.coreset_for_epoch(e, model=None) for e in range(5)]
@@ -157,7 +157,7 @@ class WarmStart(Schedule):
     an untrained model are poor selection signals. CORDS also scales the warm epochs by the subset fraction
     to keep the compute budget equal: pass ``warm_fraction=kappa * fraction`` to reproduce that.
 
-    Example:
+    Examples:
         >>> from lessdata.coreset import Coreset
         >>> schedule = WarmStart(SelectOnce(lambda model: Coreset(indices=[0], weights=[1.0])), 0.5, epochs=5)
         >>> [schedule.coreset_for_epoch(e, None) is None for e in range(5)]
@@ -196,7 +196,7 @@ class RS2Rounds(Schedule):
     are numbered from 0 at the first epoch the schedule is asked about; asking twice about one epoch
     returns the same subset.
 
-    Example:
+    Examples:
         >>> schedule = RS2Rounds(n=100, fraction=0.1, seed=0)
         >>> subsets = [set(schedule.coreset_for_epoch(e, None).indices.tolist()) for e in range(10)]
         >>> len(set.union(*subsets)), schedule.selections

@@ -222,7 +222,7 @@ def gradient_selector(data, labels=None, *, fraction: float | None = None, budge
     default to the ones in ``data`` (read once, on the first selection). ``params`` go to
     :func:`lessdata.select` (e.g. ``metric=``, ``optimizer=``). Seeds: see :mod:`lessdata.training.selectors`.
 
-    Example:
+    Examples:
         >>> schedule = EveryKEpochs(gradient_selector(train_set, fraction=0.1), k=1)  # doctest: +SKIP
     """
     return ModelSelector(data, method, last_layer_signal(), labels=labels, fraction=fraction, budget=budget,
@@ -241,7 +241,7 @@ def adacore_selector(data, labels=None, *, fraction: float | None = None, budget
     ``params`` go to the ``adacore`` method (``metric=``, ``optimizer=``...). The selector's ``ema`` attribute
     holds the running estimate.
 
-    Example:
+    Examples:
         >>> schedule = EveryKEpochs(adacore_selector(train_set, fraction=0.1), k=1)   # doctest: +SKIP
     """
     curvature = HessianCurvature(full=full, damping=damping, beta2=beta2, samples=samples)
@@ -276,7 +276,7 @@ def gradmatch_selector(data, labels=None, *, fraction: float | None = None, budg
     or labels in it) switches the target to the validation gradients. ``params`` go to the ``gradmatch``
     method (``lam=``, ``tol=``...).
 
-    Example:
+    Examples:
         >>> schedule = EveryKEpochs(gradmatch_selector(train_set, fraction=0.1), k=20)   # doctest: +SKIP
     """
     extras = None if validation is None else validation_gradients(validation, validation_labels, full)
@@ -297,7 +297,7 @@ def glister_selector(data, labels=None, *, fraction: float | None = None, budget
     (one selection over all the data) are the paper's code defaults (CORDS ``linear_layer=False``,
     ``selection_type='Supervised'``). ``params`` go to the ``glister`` method (``greedy=``, ``epsilon=``...).
 
-    Example:
+    Examples:
         >>> selector = glister_selector(train_set, fraction=0.1, validation=val_set)   # doctest: +SKIP
         >>> schedule = EveryKEpochs(selector, k=20)                                    # doctest: +SKIP
     """

@@ -107,7 +107,7 @@ class ColmSelector:
 
     ``history`` holds one record per call: ``batch_size``, ``selected``, ``seconds``, ``small_kept``.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from transformers import GPT2Config, GPT2LMHeadModel
         >>> model = GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=32, n_head=2, vocab_size=50))
@@ -243,7 +243,7 @@ def select_minibatch(model, batch, b: int, *, sources=None, selector: ColmSelect
 
     Returns ``(indices, weights)`` on the batch's device; the weights have mean 1.
 
-    Example:
+    Examples:
         >>> from transformers import GPT2Config, GPT2LMHeadModel
         >>> model = GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=32, n_head=2, vocab_size=50))
         >>> ids = labels = torch.randint(0, 50, (16, 12))
@@ -364,7 +364,7 @@ class ColmTrainer(SelectiveTrainer):
     argument is the Trainer's. ``source_key`` names the batch field with each example's source id.
     The mechanism is :class:`SelectiveTrainer`'s; steps are in ``colm_history``.
 
-    Example:
+    Examples:
         >>> trainer = ColmTrainer(model=model, args=TrainingArguments("out", per_device_train_batch_size=16,
         ...                       max_steps=100), train_dataset=train, data_collator=collator,
         ...                       colm=ColmSelector(b=8))  # doctest: +SKIP
@@ -404,7 +404,7 @@ class RhoLossTrainer(SelectiveTrainer):
     field (``index_key``; :class:`~lessdata.llm.InstructionCollator` keeps it). Picks are trained on with
     weight 1 (the paper's unweighted mean). Steps are in ``rho_history``.
 
-    Example:
+    Examples:
         >>> trainer = RhoLossTrainer(model=model, args=TrainingArguments("out", per_device_train_batch_size=32),
         ...                          train_dataset=train, data_collator=collator,
         ...                          rho=RhoLossSelector(irreducible_table, b=8))  # doctest: +SKIP
