@@ -364,9 +364,10 @@ def evaluate_facility_location(X, selections, metric: str = "euclidean", *, cons
     Returns one :class:`Evaluation` per selection: the value, each pick's marginal gain in selection order,
     and each pick's cluster size (points go to their most similar pick, ties to the earliest).
 
-    >>> X = np.array([[0.0], [1.0], [10.0]], dtype=np.float32)
-    >>> [e.value for e in evaluate_facility_location(X, [[0], [0, 2]], constant=10.0)]
-    [19.0, 29.0]
+    Examples:
+        >>> X = np.array([[0.0], [1.0], [10.0]], dtype=np.float32)
+        >>> [e.value for e in evaluate_facility_location(X, [[0], [0, 2]], constant=10.0)]
+        [19.0, 29.0]
     """
     X = _check_features_and_evaluation(X, metric, method)
     n = X.shape[0]
