@@ -103,10 +103,12 @@ def test_the_check_fires_when_the_loss_model_is_wrong(digits):
 
 
 def test_delta_is_the_step_the_users_optimizer_took(digits):
-    """In your own loop with SGD + momentum: CREST reads δ off the parameters, one backward per step."""
+    """displacement='parameters', in your own loop with SGD + momentum: CREST reads δ off the parameters, one
+    backward per step."""
     train, _ = digits
     model = mlp(2)
-    crest = CrestTrainer(model, train, fraction=0.1, batch_size=32, seed=2, check_threshold=1e9)
+    crest = CrestTrainer(model, train, fraction=0.1, batch_size=32, seed=2, check_threshold=1e9,
+                         displacement="parameters")
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     start = torch.cat([p.detach().reshape(-1) for p in model.parameters()]).clone()
     backward_calls = []
@@ -126,13 +128,58 @@ def test_delta_is_the_step_the_users_optimizer_took(digits):
     assert delta.norm() > 0 and crest.check().approx_loss == pytest.approx(crest.quadratic.predict(delta))
 
 
+def test_delta_is_minus_the_sum_of_lr_times_gradients_as_the_reference(digits):
+    """displacement='gradients' (default): δ = −Σ lr_t g_t over the steps since the reset (momentum and weight
+    decay not in it), and the check's approximate loss is L0 + δᵀg + ½ δᵀ diag(D) δ computed directly."""
+    train, _ = digits
+    model = mlp(2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+    crest = CrestTrainer(model, train, fraction=0.1, batch_size=32, seed=2, check_threshold=1e9, optimizer=opt,
+                         adapt=False)
+    expected, lrs = None, [0.05, 0.05, 0.02, 0.02, 0.01]
+    for step, (x, y, w, _) in enumerate(crest.batches(steps=5)):
+        for group in opt.param_groups:
+            group["lr"] = lrs[step]
+        opt.zero_grad()
+        weighted_loss(nn.CrossEntropyLoss(reduction="none"), model(x), y, w).backward()
+        g = torch.cat([p.grad.reshape(-1) for p in model.parameters()]).double()
+        expected = -lrs[step] * g if expected is None else expected - lrs[step] * g
+        opt.step()
+    assert crest.selections == 1
+    delta = crest.displacement_since_reset()
+    torch.testing.assert_close(delta, expected)
+    moved = torch.cat([p.detach().reshape(-1) for p in model.parameters()]).double() - crest.quadratic.origin
+    assert not torch.allclose(delta, moved)  # momentum and weight decay are not in the reference's δ
+    q = crest.quadratic
+    direct = (q.loss + float(expected @ q.gradient.double())
+              + 0.5 * float(((expected * q.curvature.double()) * expected).sum()))
+    with torch.no_grad():
+        xs = torch.stack([torch.as_tensor(train[i][0]) for i in crest.union])
+        ys = torch.as_tensor(crest.labels[crest.union])
+        true = float(nn.functional.cross_entropy(model.eval()(xs.float()), ys))
+    result = crest.check()
+    assert result.approx_loss == pytest.approx(direct, rel=1e-9) and result.true_loss == pytest.approx(true, rel=1e-5)
+    assert result.valid == (abs(true - direct) <= 1e9 * true)
+
+
+def test_gradients_displacement_needs_the_optimizer(digits):
+    train, _ = digits
+    model = mlp(2)
+    crest = CrestTrainer(model, train, fraction=0.1, batch_size=32, seed=2)
+    crest.reset()
+    assert float(crest.displacement_since_reset().abs().sum()) == 0.0  # no step since the reset: δ = 0
+    crest.next_batch()
+    with pytest.raises(LessdataError, match="pass optimizer="):
+        crest.check()
+
+
 def test_the_same_seed_gives_the_same_run(digits):
     train, _ = digits
 
     def run():
         model = mlp(3)
-        crest = CrestTrainer(model, train, fraction=0.1, batch_size=32, seed=7, check_threshold=0.0)
         opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        crest = CrestTrainer(model, train, fraction=0.1, batch_size=32, seed=7, check_threshold=0.0, optimizer=opt)
         for x, y, w, _ in crest.batches(steps=5):
             opt.zero_grad()
             weighted_loss(nn.CrossEntropyLoss(reduction="none"), model(x), y, w).backward()

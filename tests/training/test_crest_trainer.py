@@ -60,8 +60,8 @@ def test_batched_and_per_item_data_give_the_same_run(digits):
 
     def run(data):
         model = mlp(1)
-        crest = CrestTrainer(model, data, fraction=0.1, batch_size=32, seed=4, check_threshold=0.0)
         opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        crest = CrestTrainer(model, data, fraction=0.1, batch_size=32, seed=4, check_threshold=0.0, optimizer=opt)
         for x, y, w, _ in crest.batches(steps=6):
             opt.zero_grad()
             weighted_loss(nn.CrossEntropyLoss(reduction="none"), model(x), y, w).backward()

@@ -46,12 +46,12 @@ def _by_hand(method, model, X, y, t, seed, full=False, per_class=True, **params)
     (gradient_selector, "craig", {}),
     (gradient_selector, "random", {"method": "random"}),
     (crest_selector, "crest", {"minibatch_size": 5}),
-    (gradmatch_selector, "gradmatch", {}),
+    (gradmatch_selector, "gradmatch", {"first": "model"}),
 ])
 def test_every_call_is_select_on_the_models_signal_with_the_call_seed(make, method, kwargs):
     model, X, y, _, _ = problem()
     selector = make((X, y), budget=9, seed=5, **kwargs)
-    params = {k: v for k, v in kwargs.items() if k != "method"}
+    params = {k: v for k, v in kwargs.items() if k not in ("method", "first")}
     full = method == "gradmatch"  # gradmatch_selector uses weight and bias gradients by default
     for t in range(3):
         got = selector(model)
@@ -62,12 +62,43 @@ def test_every_call_is_select_on_the_models_signal_with_the_call_seed(make, meth
 
 def test_glister_selector_matches_select_on_the_validation_logits():
     model, X, y, Xv, yv = problem()
-    selector = glister_selector((X, y), budget=9, validation=(Xv, yv), seed=2)
     h, z, labels = last_layer_inputs(model, (Xv, yv), yv)
-    for t in range(2):
-        expected = _by_hand("glister", model, X, y, t, 2, per_class=False, eta=0.1, update="exact",
-                            validation_logits=z, validation_labels=labels)
-        assert selector(model) == expected
+    for gradients in ("full", "logits"):
+        full = gradients == "full"
+        selector = glister_selector((X, y), budget=9, validation=(Xv, yv), seed=2, gradients=gradients,
+                                    first="model")
+        for t in range(2):
+            expected = _by_hand("glister", model, X, y, t, 2, full=full, per_class=False, eta=0.1, update="exact",
+                                validation_logits=z, validation_labels=labels,
+                                validation_features=h if full else None)
+            assert selector(model) == expected
+
+
+@pytest.mark.parametrize("make", [gradmatch_selector, glister_selector])
+def test_reference_selectors_start_from_a_random_subset(make):
+    """CORDS' rule: call 0 is select(method='random') with the call seed (no signal); call 1 uses the model."""
+    model, X, y, Xv, yv = problem()
+    selector = make((X, y), budget=9, seed=6)
+    first = selector(model)
+    per_class = make is gradmatch_selector
+    assert first == lessdata.select(None, budget=9, method="random", n=len(y), labels=y if per_class else None,
+                                    seed=call_seed(6, 0))
+    assert selector(model).method == make.__name__.split("_")[0] and selector.calls == 2
+
+
+def test_class_row_gradients_are_the_own_class_block_of_the_full_gradient():
+    model, X, y, _, _ = problem()
+    G = last_layer_gradients(model, (X, y), y, full=True)  # (n, C*h + C), weight rows then bias
+    C, h = 3, 8
+    expected = np.stack([np.concatenate([G[i, y[i] * h:(y[i] + 1) * h], G[i, C * h + y[i]: C * h + y[i] + 1]])
+                         for i in range(len(y))])
+    selector = gradmatch_selector((X, y), budget=9, gradients="class_row", first="model", seed=1)
+    got = selector(model)
+    want = lessdata.select(expected, budget=9, method="gradmatch", labels=y, seed=call_seed(1, 0))
+    assert np.array_equal(got.indices, want.indices)
+    np.testing.assert_allclose(got.weights, want.weights, rtol=1e-4)
+    with pytest.raises(LessdataError, match="gradients must be one of"):
+        gradmatch_selector((X, y), budget=9, gradients="rows")
 
 
 def test_adacore_selector_matches_select_on_its_curvature():
@@ -120,6 +151,7 @@ def test_a_custom_signal_and_extras():
     (crest_selector, {"minibatch_size": 0}, "method 'crest': minibatch_size must be an int ≥ 1, got 0"),
     (glister_selector, {"eta": -1.0}, "method 'glister': eta must be a number > 0"),
     (gradmatch_selector, {"seed": -1}, "seed must be a non-negative integer"),
+    (gradmatch_selector, {"first": "warm"}, "first must be one of"),
 ])
 def test_bad_parameters_fail_when_the_selector_is_built(make, kwargs, message):
     _, X, y, _, _ = problem()

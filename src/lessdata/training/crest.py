@@ -34,8 +34,14 @@ The inputs of ``∪R_p`` are fetched once per reset (one batched index where the
 the training device (up to 1 GiB), so the checks and the quadratic model read no data.
 
 Every ``check_interval`` steps after a reset it compares the true loss on ``∪R_p`` (unweighted, eval mode) with
-``L0 + δᵀg + ½ δᵀDδ``, where ``δ = θ − θ0`` is read off the parameters (so it is the step your optimizer took,
-momentum included); when ``|true − approx| > check_threshold · true`` it resets before the next batch.
+``L0 + δᵀg + ½ δᵀDδ``; when ``|true − approx| > check_threshold · true`` it resets before the next batch. The
+displacement ``δ`` is, by default (``displacement="gradients"``), accumulated as the paper's code does
+(YuYang0901/CREST, ``trainers/crest_trainer.py``: ``delta -= lr * g`` at every step, reset to 0 at each
+reset): ``δ = −Σ_t lr_t g_t`` over the steps since the reset, ``g_t`` the batch gradient your optimizer is
+about to apply (read by a step pre-hook on the optimizer, so pass ``optimizer=`` or call :meth:`watch`; ``fit``
+does it itself). ``displacement="parameters"`` reads ``δ = θ − θ0`` off the parameters instead (the step the
+optimizer really took: momentum and weight decay included; a departure from the reference, which keeps the
+check blind to momentum).
 
 Optional dropping of learned examples (``drop_learned=True``): every loss computed for an example in ``∪R_p``
 (at resets and checks) is recorded; an example whose last ``drop_window`` recorded losses were all below
@@ -46,10 +52,15 @@ Losses are cross-entropy (the gradient proxy is CE's); the model must return log
 and the checks run the model in eval mode (so dropout and batch-norm batch statistics do not make the true
 and approximate losses disagree); each module's mode is restored afterwards.
 
+Checked against: YuYang0901/CREST (``trainers/crest_trainer.py``). Departures, all named options:
+``warmup_steps=0`` (the reference trains one epoch on random batches first: ``warmup_steps=steps_per_epoch``),
+``displacement="parameters"`` (off by default), ``drop_learned=False`` (the reference's option, off by default
+there too); the quadratic model is built on the coreset batches (the reference's ``approx_with_coreset``).
+
 Example::
 
-    crest = CrestTrainer(model, train_set, fraction=0.1, batch_size=128)
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    crest = CrestTrainer(model, train_set, fraction=0.1, batch_size=128, optimizer=opt)
     for x, y, w, idx in crest.batches(steps=10 * crest.steps_per_epoch):
         loss = weighted_loss(nn.CrossEntropyLoss(reduction="none"), model(x), y, w)
         opt.zero_grad(); loss.backward(); opt.step()
@@ -135,6 +146,7 @@ _PARAMETER_CONSTRAINTS = {
     "greedy": [Options(*OPTIMIZERS)],
     "eval_batch_size": _POSITIVE_INT,
     "seed": [Interval(int, 0, None)],
+    "displacement": [Options("gradients", "parameters")],
 }
 
 
@@ -165,6 +177,10 @@ class CrestTrainer:
         device: where the model runs (default: where its parameters are).
         seed: seeds the random subsets, the Hutchinson vectors and the batch shuffling.
         num_workers: DataLoader workers for the training batches.
+        displacement: ``"gradients"`` (the reference: ``δ = −Σ lr·g`` from the optimizer's steps) or
+            ``"parameters"`` (``δ = θ − θ0``); see the module docs.
+        optimizer: the torch optimizer that trains ``model`` (watched for ``displacement="gradients"``; ``fit``
+            uses its own).
     """
 
     def __init__(
@@ -198,6 +214,8 @@ class CrestTrainer:
         device=None,
         seed: int = 0,
         num_workers: int = 0,
+        displacement: str = "gradients",
+        optimizer=None,
     ):
         if not isinstance(model, nn.Module):
             raise LessdataError(f"model must be a torch nn.Module, got {type(model).__name__}")
@@ -225,6 +243,12 @@ class CrestTrainer:
         self.metric, self.greedy, self.eval_batch_size = metric, greedy, int(eval_batch_size)
         self.seed = int(seed)
         self.device = model_device(model) if device is None else torch.device(device)
+        self.displacement = displacement
+        self._delta: torch.Tensor | None = None  # −Σ lr·g since the last reset (displacement="gradients")
+        self._slots: dict[int, tuple[int, int]] = {}
+        self._optimizer, self._step_hook = None, None
+        if optimizer is not None:
+            self.watch(optimizer)
 
         self.labels = dataset_labels(train, labels, self.eval_batch_size)
         if len(self.labels) != self.n:
@@ -294,6 +318,37 @@ class CrestTrainer:
             batch = next(self._iterator)
         self.step += 1
         return batch
+
+    def watch(self, optimizer) -> None:
+        """Accumulate ``δ −= lr · g`` from ``optimizer``'s steps (a step pre-hook reads each parameter's
+        gradient and its group's lr just before the step), replacing any optimizer watched before."""
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise LessdataError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
+        if self._step_hook is not None:
+            self._step_hook.remove()
+        self._optimizer = optimizer
+        self._step_hook = optimizer.register_step_pre_hook(self._accumulate)
+
+    def _accumulate(self, optimizer, args, kwargs) -> None:
+        if self._delta is None:  # before the first reset (warm-up): nothing to measure from
+            return
+        with torch.no_grad():
+            for group in optimizer.param_groups:
+                lr = float(group["lr"])
+                for p in group["params"]:
+                    slot = self._slots.get(id(p))
+                    if slot is not None and p.grad is not None:
+                        self._delta[slot[0]: slot[1]] -= lr * p.grad.detach().reshape(-1).to(self._delta)
+
+    def displacement_since_reset(self) -> torch.Tensor:
+        """``δ`` for the check: ``−Σ lr·g`` (``displacement="gradients"``) or ``θ − θ0``."""
+        if self.displacement == "parameters":
+            return self._flat_params() - self.quadratic.origin
+        if self._optimizer is None and self.step > self.reset_step:  # steps taken, none of them seen
+            raise LessdataError("CrestTrainer(displacement='gradients') accumulates δ = −Σ lr·g from your "
+                                "optimizer's steps: pass optimizer= (or call watch(optimizer)) before training, "
+                                "or use displacement='parameters'")
+        return self._delta
 
     # ------------------------------------------------------------------------------------ forward passes
     def _params(self) -> list[torch.Tensor]:
@@ -425,8 +480,14 @@ class CrestTrainer:
                     seen += k
         finally:
             self._restore(modes)
+        origin, start = self._flat_params(), 0
+        self._slots = {}
+        for p in params:
+            self._slots[id(p)] = (start, start + p.numel())
+            start += p.numel()
+        self._delta = torch.zeros(len(origin), dtype=torch.float64, device=origin.device)
         return QuadraticModel(loss=loss_sum / seen, gradient=g_sum / seen, curvature=d_sum / seen,
-                              origin=self._flat_params(), curvature_norm=float(np.mean(norms)))
+                              origin=origin, curvature_norm=float(np.mean(norms)))
 
     def _adapt(self, curvature_norm: float) -> None:
         if not self.adapt:
@@ -466,7 +527,7 @@ class CrestTrainer:
         losses, _ = self._losses_and_gradients()
         self._record(self.union, losses)
         true = float(np.mean(losses, dtype=np.float64))
-        approx = self.quadratic.predict(self._flat_params() - self.quadratic.origin)
+        approx = self.quadratic.predict(self.displacement_since_reset())
         difference, threshold = abs(true - approx), self.check_threshold * true
         result = CheckResult(self.step, true, approx, difference, threshold, difference <= threshold)
         self.checks += 1
@@ -510,6 +571,7 @@ class CrestTrainer:
         torch.manual_seed(self.seed)
         model, device = self.model, self.device
         opt = _make_optimizer(optimizer, model.parameters(), lr, momentum, weight_decay)
+        self.watch(opt)
         scheduler = _make_lr_schedule(lr_schedule, opt, epochs)
         result = FitResult(n_train=self.n, schedule=repr(self))
         if progress is not None and hasattr(progress, "total"):
