@@ -136,11 +136,12 @@ def test_selector_uses_the_models_validation_logits():
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(80, 6)).astype(np.float32), np.arange(80) % 3
     Xv, yv = rng.normal(size=(20, 6)).astype(np.float32), np.arange(20) % 3
-    schedule = EveryKEpochs(glister_selector((X, y), fraction=0.1, validation=(Xv, yv), eta=0.1), k=1)
+    schedule = EveryKEpochs(glister_selector((X, y), fraction=0.1, validation=(Xv, yv), eta=0.1, first="model"),
+                            k=1)
     first, second = schedule.coreset_for_epoch(0, model), schedule.coreset_for_epoch(1, model)
     assert len(first) == 8 and first.method == "glister" and first.params["update"] == "exact"
     assert first.indices.tolist() != second.indices.tolist()  # fresh stochastic samples per call
-    full = glister_selector((X, y), budget=5, full=True, per_class=True, greedy="naive")(model)
+    full = glister_selector((X, y), budget=5, gradients="full", per_class=True, greedy="naive", first="model")(model)
     assert len(full) == 5 and full.partition is not None
 
 
