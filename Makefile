@@ -20,11 +20,13 @@ $(BASE):
 # The demo needs the core package only.
 $(DEMO_STAMP): pyproject.toml $(BASE)
 	$(BIN)/python -m pip install --quiet -e . $(TORCH)
+	$(BIN)/python -c "import lessdata.submodular"  # compiles the engine's kernels into numba's on-disk cache
 	touch $(DEMO_STAMP)
 
 # The tests exercise every optional integration (Lightning, Ray, Hugging Face, the docs build).
 $(TEST_STAMP): pyproject.toml $(BASE)
 	$(BIN)/python -m pip install --quiet -e ".[dev,lightning,ray,llm,docs]" $(TORCH)
+	$(BIN)/python -c "import lessdata.submodular"  # compiles the engine's kernels into numba's on-disk cache
 	touch $(TEST_STAMP) $(DEMO_STAMP)
 
 demo: $(DEMO_STAMP)
@@ -45,6 +47,7 @@ docs: $(TEST_STAMP)
 bench-engine: $(TEST_STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[bench]" $(TORCH)
 	$(BIN)/python benchmarks/engine.py
+	$(BIN)/python benchmarks/engine_objectives.py
 
 bench-tta: $(TEST_STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[bench]" $(TORCH)
