@@ -54,16 +54,17 @@ def get_args(argv=None):
     p.add_argument("--experts", type=int, default=4)
     p.add_argument("--expert-epochs-trained", type=int, default=6)
     p.add_argument("--expert-batch", type=int, default=128)
-    p.add_argument("--iterations-ipc1", type=int, default=60)
-    p.add_argument("--iterations-ipc10", type=int, default=60)
-    p.add_argument("--syn-steps", type=int, default=20)
+    p.add_argument("--iterations-ipc1", type=int, default=40)
+    p.add_argument("--iterations-ipc10", type=int, default=40)
+    p.add_argument("--syn-steps", type=int, default=15)
     p.add_argument("--batch-syn-ipc10", type=int, default=20)
-    p.add_argument("--eval-epochs", type=int, default=100)
+    p.add_argument("--eval-epochs", type=int, default=60)
+    p.add_argument("--lr-img", type=float, default=1000.0, help="pixel learning rate at both IPCs")
     p.add_argument("--lr-lr", type=float, default=1e-7,
                    help="step-size learning rate (the paper's IPC-1 value; its IPC-10 1e-5 turned the step size "
                         "negative in the first iteration without ZCA here)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--pdd-stages", type=int, nargs="+", default=[2, 5])
+    p.add_argument("--pdd-stages", type=int, nargs="+", default=[2])
     p.add_argument("--pdd-experts", type=int, default=2)
     return p.parse_args(argv)
 
@@ -74,9 +75,10 @@ def net_factory(width):
 
 def configs(args):
     return {1: MTTConfig.for_ipc(1, iterations=args.iterations_ipc1, syn_steps=args.syn_steps, max_start_epoch=2,
-                                 expert_epochs=2, lr_lr=args.lr_lr),
+                                 expert_epochs=2, lr_lr=args.lr_lr, lr_img=getattr(args, "lr_img", 1000.0)),
             10: MTTConfig.for_ipc(10, iterations=args.iterations_ipc10, syn_steps=args.syn_steps, max_start_epoch=4,
-                                  expert_epochs=2, batch_syn=args.batch_syn_ipc10, lr_lr=args.lr_lr)}
+                                  expert_epochs=2, batch_syn=args.batch_syn_ipc10, lr_lr=args.lr_lr,
+                                  lr_img=getattr(args, "lr_img", 1000.0))}
 
 
 def _job(kind: str, args, ipc_or_stages: int, out: str) -> dict:
@@ -94,7 +96,8 @@ def _job(kind: str, args, ipc_or_stages: int, out: str) -> dict:
     else:
         total = args.iterations_ipc10
         cfg = MTTConfig.for_ipc(10, iterations=max(1, total // ipc_or_stages), syn_steps=args.syn_steps,
-                                max_start_epoch=4, expert_epochs=2, batch_syn=args.batch_syn_ipc10, lr_lr=args.lr_lr)
+                                max_start_epoch=4, expert_epochs=2, batch_syn=args.batch_syn_ipc10, lr_lr=args.lr_lr,
+                                lr_img=getattr(args, "lr_img", 1000.0))
         s = distill_pdd(X, y, net, Path(args.work) / f"pdd{ipc_or_stages}", cfg, stages=ipc_or_stages,
                         num_experts=args.pdd_experts, expert_epochs_trained=args.expert_epochs_trained,
                         expert_batch_size=args.expert_batch, start_epochs=args.eval_epochs, seed=0, device="cpu",
@@ -189,42 +192,46 @@ def report(args, state):
              f"{args.experts} experts x "
              f"{args.expert_epochs_trained} epochs (SGD lr 0.01, batch {args.expert_batch}, DSA), syn_steps "
              f"{args.syn_steps}, {args.iterations_ipc1} iterations at IPC 1 and {args.iterations_ipc10} at IPC 10 "
-             f"(batch_syn {args.batch_syn_ipc10}, max start epoch 4), step-size lr {args.lr_lr:g} at both IPCs, evaluation networks trained {args.eval_epochs} "
+             f"(batch_syn {args.batch_syn_ipc10}, max start epoch 4), pixel lr {getattr(args, 'lr_img', 1000.0):g} "
+             f"and step-size lr {args.lr_lr:g} at both IPCs, evaluation networks trained {args.eval_epochs} "
              f"epochs, seeds {args.seeds}. No ZCA.",
-             f"- 'Full data' accuracy (for HLR) = the experts' final test accuracy: {mean_std(full)} %.", ""]
+             f"- 'Full data' accuracy (for HLR) = the experts' final test accuracy: {mean_std(full)} %.",
+             ""]
     lines += ["## MTT vs real images (test accuracy %, mean ± std over seeds)", "",
-              "| IPC | MTT | random real | herding real | MTT's real init (no distillation) | MTT no aug | random no aug "
-              "| IOR | HLR | LRS | ARS | distill wall s | distill CPU s | peak RSS MB (before) | learned lr |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              "| IPC | MTT | random real | herding real | MTT's real init (no distillation) | MTT no aug "
+              "| random no aug | IOR | HLR | LRS | ARS | distill wall s | distill CPU s | peak RSS MB (before) "
+              "| learned lr |", "|---" * 15 + "|"]
     payload = {"args": vars(args), "state": state}
+
+    def score(v):
+        return f"{np.mean(v):.3f} ± {np.std(v):.3f}"
+
     for ipc in (1, 10):
         st = state.get(f"mtt{ipc}")
         if not st or "eval" not in st:
             continue
         e, d = st["eval"], st["distill"]
-        lines.append(f"| {ipc} | {mean_std(e['distilled'])} | {mean_std(e['random'])} | {mean_std(e['herding'])} | "
-                     f"{mean_std(e['real_init'])} | {mean_std(e['distilled_no_aug'])} | {mean_std(e['random_no_aug'])} | "
-                     f"{mean_std(e['IOR'])} | {mean_std(e['HLR'])} | {np.mean(e['LRS']):.3f} ± {np.std(e['LRS']):.3f} | "
-                     f"{np.mean(e['ARS']):.3f} ± {np.std(e['ARS']):.3f} | {d['wall_s']:.0f} | {d['cpu_s']:.0f} | "
-                     f"{d['peak_rss_mb']:.0f} ({d['rss_before_mb']:.0f}) | {d['learning_rates'][0]:.4f} |")
+        cells = [str(ipc)] + [mean_std(e[k]) for k in ("distilled", "random", "herding", "real_init",
+                                                         "distilled_no_aug", "random_no_aug", "IOR", "HLR")]
+        cells += [score(e["LRS"]), score(e["ARS"]), f"{d['wall_s']:.0f}", f"{d['cpu_s']:.0f}",
+                  f"{d['peak_rss_mb']:.0f} ({d['rss_before_mb']:.0f})", f"{d['learning_rates'][0]:.4f}"]
+        lines.append("| " + " | ".join(cells) + " |")
     pdd = [(P, state[f"pdd{P}"]) for P in args.pdd_stages if "eval" in state.get(f"pdd{P}", {})]
     if pdd:
         lines += ["", "## PDD vs MTT at total IPC 10 (test accuracy %, mean ± std over seeds)", "",
                   "PDD runs the same total number of matching iterations as MTT, split evenly over its stages; "
                   f"stages after the first train {args.pdd_experts} new experts each (networks first trained on the "
                   "union so far). Evaluation trains each stage's union for the full epoch count.", "",
-                  "| method | accuracy | random real | IOR | distill wall s | distill CPU s | learned lrs |", "|---|---|---|---|---|---|---|"]
-        m = state.get("mtt10")
-        if m and "eval" in m:
-            lines.append(f"| MTT | {mean_std(m['eval']['distilled'])} | {mean_std(m['eval']['random'])} | "
-                         f"{mean_std(m['eval']['IOR'])} | {m['distill']['wall_s']:.0f} | {m['distill']['cpu_s']:.0f} | "
-                         f"{m['distill']['learning_rates']} |")
-        for P, st in pdd:
+                  "| method | accuracy | random real | IOR | distill wall s | distill CPU s | learned lrs |",
+                  "|---" * 7 + "|"]
+        rows = [("MTT", state["mtt10"])] if "eval" in state.get("mtt10", {}) else []
+        for name, st in rows + [(f"PDD P={P}", st) for P, st in pdd]:
             lr = ", ".join(f"{v:.4f}" for v in st["distill"]["learning_rates"])
-            lines.append(f"| PDD P={P} | {mean_std(st['eval']['distilled'])} | {mean_std(st['eval']['random'])} | "
-                         f"{mean_std(st['eval']['IOR'])} | {st['distill']['wall_s']:.0f} | {st['distill']['cpu_s']:.0f} "
-                         f"| {lr} |")
-    lines += ["", "CPU seconds of the experts: " f"{state['experts']['cpu_s']:.0f} (wall {state['experts']['wall_s']:.0f})."]
+            cells = [name, mean_std(st["eval"]["distilled"]), mean_std(st["eval"]["random"]),
+                     mean_std(st["eval"]["IOR"]), f"{st['distill']['wall_s']:.0f}", f"{st['distill']['cpu_s']:.0f}", lr]
+            lines.append("| " + " | ".join(cells) + " |")
+    ex = state["experts"]
+    lines += ["", f"CPU seconds of the experts: {ex['cpu_s']:.0f} (wall {ex['wall_s']:.0f})."]
     (RESULTS / "distill_mtt.md").write_text("\n".join(lines) + "\n")
     write_json(RESULTS / "distill_mtt.json", payload)
     fig, ax = plt.subplots(figsize=(7, 4))

@@ -7,11 +7,16 @@ the expert's parameters ``θ_t``, takes ``syn_steps`` differentiable SGD steps o
 with a learnable step size, and minimises ``‖θ̂ − θ_{t+M}‖² / ‖θ_t − θ_{t+M}‖²`` (``M = expert_epochs``). Images
 and step size have their own SGD optimizers (momentum 0.5), as in the reference.
 
-Defaults per images-per-class are the paper's CIFAR-10 settings (its hyper-parameter table, posted as
-issue #7 of the reference repository): IPC 1: 50 steps, M=2, max start 2, pixel lr 1000, step-size lr 1e-7;
-IPC 10: 30 steps, M=2, max start 20, pixel lr **1000**, step-size lr 1e-5; IPC 50: 30 steps, M=2, max start 40,
-pixel lr 1000, step-size lr 1e-5; starting step size 0.01. The table's IPC-10 pixel learning rate (1e5) is a
-typo acknowledged by the authors (reference issue #31): with it the learned step size explodes; we use 1000.
+Defaults per images-per-class are the paper's CIFAR-10 settings (its hyper-parameter table, posted as issue #7
+of the reference repository; the image is not machine-readable, so the values were cross-checked against two
+public transcriptions, ``cvlab-yonsei/FYI`` ``MTT/scripts`` and ``Zhong0x29a/MCT`` ``run_command.md``):
+IPC 1: 50 steps, M=2, max start 2, pixel lr 100, step-size lr 1e-7, starting step size 0.01; IPC 10: 30 steps,
+M=2, max start 20, pixel lr **1000**, step-size lr 1e-4, 0.01; IPC 50: 30 steps, M=2, max start 40, pixel lr 100,
+step-size lr 1e-5, 0.001 (the transcriptions disagree on this row's max start, 20 or 40, and pixel lr, 100 or
+1000). The table's IPC-10 pixel learning rate, 1e5, is a typo acknowledged by the authors (reference issue #31):
+with it the learned step size explodes; we use 1000, the value of the FYI scripts. These settings assume ZCA-whitened
+CIFAR; on other data the step-size learning rate in particular may need lowering (on Fashion-MNIST without ZCA
+1e-5 turned the step size negative in the first iteration; see ``benchmarks/results/distill_mtt.md``).
 
 Memory grows with ``syn_steps × batch_syn`` (every unrolled step keeps its activations for the backward pass):
 ``batch_syn`` smaller than the synthetic set (the reference's ``--batch_syn``) cuts memory proportionally,
@@ -57,14 +62,14 @@ from ._core import (
 from .buffer import ExpertBuffer, inner_loss
 from .distilled import DistilledSet
 
-_PAPER = {1: dict(syn_steps=50, expert_epochs=2, max_start_epoch=2, lr_img=1000.0, lr_lr=1e-7),
-          10: dict(syn_steps=30, expert_epochs=2, max_start_epoch=20, lr_img=1000.0, lr_lr=1e-5),
-          50: dict(syn_steps=30, expert_epochs=2, max_start_epoch=40, lr_img=1000.0, lr_lr=1e-5)}
+_PAPER = {1: dict(syn_steps=50, expert_epochs=2, max_start_epoch=2, lr_img=100.0, lr_lr=1e-7, lr_teacher=0.01),
+          10: dict(syn_steps=30, expert_epochs=2, max_start_epoch=20, lr_img=1000.0, lr_lr=1e-4, lr_teacher=0.01),
+          50: dict(syn_steps=30, expert_epochs=2, max_start_epoch=40, lr_img=100.0, lr_lr=1e-5, lr_teacher=0.001)}
 
 
 @dataclass(frozen=True)
 class MTTConfig:
-    """Settings of one trajectory-matching run; :meth:`for_ipc` gives the paper's per-IPC defaults.
+    """Settings of one trajectory-matching run; :meth:`for_ipc` gives the paper's per-IPC defaults (above).
 
     ``lr_targets`` is the learning rate of learnable target representations (MKDT only).
     """
