@@ -80,6 +80,16 @@ def main(argv=None) -> dict:
     parser.add_argument("--name", default=None, help="file stem (default: the suite's)")
     parser.add_argument("--glister-per-class", action="store_true",
                         help="GLISTER selects per class (default: over all classes at once, as the paper's code)")
+    parser.add_argument("--gradmatch-gradients", default="full", choices=("full", "class_row", "logits"),
+                        help="GradMatch's signal (default: full last-layer gradients, the reference's)")
+    parser.add_argument("--glister-gradients", default="full", choices=("full", "logits"))
+    parser.add_argument("--first-call", default=None, choices=("random", "model"),
+                        help="first selection of the model selectors (default: each one's reference rule)")
+    parser.add_argument("--craig-max-weight-ratio", type=float, default=None,
+                        help="cap CRAIG's weights at this multiple of the mean (a departure; default: no cap)")
+    parser.add_argument("--accuracy-targets", default=None, help="fixed test accuracies, e.g. 0.8,0.85")
+    parser.add_argument("--parallel-processes", type=int, default=1,
+                        help="benchmark processes side by side (flags the timings as not for speed claims)")
     parser.add_argument("--merge", nargs="+", default=None, metavar="JSON",
                         help="merge these seed-process results into one report and exit")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
@@ -101,7 +111,13 @@ def main(argv=None) -> dict:
                 seed_list=_ints(args.seed_list) if args.seed_list else None,
                 train_size=args.train_size or quick_train, test_size=args.test_size or quick_test,
                 name=args.name or suite["name"] + ("_quick" if args.quick else ""),
-                options=ArmOptions(glister_per_class=args.glister_per_class))
+                accuracy_targets=[float(a) for a in args.accuracy_targets.split(",")] if args.accuracy_targets
+                else (), parallel_processes=args.parallel_processes,
+                options=ArmOptions(glister_per_class=args.glister_per_class,
+                                   gradmatch_gradients=args.gradmatch_gradients,
+                                   glister_gradients=args.glister_gradients, first_call=args.first_call,
+                                   craig_params={} if args.craig_max_weight_ratio is None
+                                   else {"max_weight_ratio": args.craig_max_weight_ratio}))
             result = run_tta(config, out_dir=args.out, command=command, log=lambda line: print(line, flush=True))
     except (LessdataError, ValueError) as exc:
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)

@@ -118,7 +118,9 @@ class ArmOptions:
     """Method settings shared by all arms of a benchmark (see the module docstring for why these)."""
 
     craig_params: dict[str, Any] = field(default_factory=dict)
-    gradmatch_full: bool = False  # logit gradients: OMP over 850-dim LeNet gradients is ~4x slower
+    gradmatch_gradients: str = "full"  # the reference's (CORDS, DeepCore); "class_row" / "logits" are cheaper
+    glister_gradients: str = "full"  # the reference's; "logits" is cheaper
+    first_call: str | None = None  # None: each selector's reference default (random for GradMatch / GLISTER)
     glister_validation_fraction: float = 0.1
     glister_per_class: bool = False  # False: one selection over all classes, as the paper's code
     el2n_runs: int = 2
@@ -149,6 +151,10 @@ def check_options(options: ArmOptions) -> ArmOptions:
             continue
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise LessdataError(f"{name} must be a positive integer, got {value!r}")
+    check_choice(options.gradmatch_gradients, ("full", "class_row", "logits"), "gradmatch gradients")
+    check_choice(options.glister_gradients, ("full", "logits"), "glister gradients")
+    if options.first_call is not None:
+        check_choice(options.first_call, ("random", "model"), "first call")
     check_choice(options.forgetting_keep, ("hard", "easy"), "forgetting keep")
     check_choice(options.cartography_region, ("ambiguous", "hard", "easy"), "cartography region")
     return options
@@ -307,12 +313,14 @@ def _gradient_selector(arm: Arm, ctx: SeedContext) -> Callable:
     from ..training import adacore_selector, gradient_selector, gradmatch_selector
 
     common = {"fraction": arm.fraction, "seed": ctx.seed, "device": ctx.device}
+    if ctx.options.first_call is not None:
+        common["first"] = ctx.options.first_call
     if arm.method == "craig":
         return gradient_selector(ctx.train, ctx.labels, method="craig", **common, **ctx.options.craig_params)
     if arm.method == "adacore":
         return adacore_selector(ctx.train, ctx.labels, **common)
     if arm.method == "gradmatch":
-        return gradmatch_selector(ctx.train, ctx.labels, full=ctx.options.gradmatch_full, **common)
+        return gradmatch_selector(ctx.train, ctx.labels, gradients=ctx.options.gradmatch_gradients, **common)
     if arm.method == "glister":
         return _glister_selector(arm, ctx)
     raise LessdataError(f"no gradient selector for method {arm.method!r}")  # pragma: no cover
@@ -331,7 +339,8 @@ def _glister_selector(arm: Arm, ctx: SeedContext) -> Callable:
     selector = glister_selector(take(ctx.train, pool), ctx.labels[pool], budget=budget,
                                 validation=take(ctx.train, held_out), validation_labels=ctx.labels[held_out],
                                 eta=float(ctx.fit_kwargs.get("lr", 0.1)), seed=ctx.seed, device=ctx.device,
-                                per_class=ctx.options.glister_per_class)
+                                per_class=ctx.options.glister_per_class, gradients=ctx.options.glister_gradients,
+                                **({} if ctx.options.first_call is None else {"first": ctx.options.first_call}))
 
     def select(model):
         coreset = selector(model)

@@ -104,6 +104,11 @@ def tta(
     test_size: Annotated[int | None, typer.Option(help="Evaluate on a stratified subset of this size.")] = None,  # noqa: UP007
     name: Annotated[str | None, typer.Option(help="File stem of the results (default tta_<dataset>_<model>).")] = None,  # noqa: UP007
     threads: Annotated[int, typer.Option(help="torch intra-op threads while training.")] = 1,
+    accuracy_targets: Annotated[str | None, typer.Option(help="Fixed test accuracies (e.g. 0.8,0.85) whose "  # noqa: UP007
+                                                             "time to reach the report gives per arm.")] = None,
+    parallel_processes: Annotated[int, typer.Option(help="Benchmark processes running side by side (this one "
+                                                         "included); above 1 the report flags its timings as "
+                                                         "not for speed claims.")] = 1,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ):
     """Time to accuracy: full data vs coreset methods (same epochs), several seeds, optional label noise."""
@@ -120,7 +125,8 @@ def tta(
             seeds=seeds, epochs=epochs, quick=quick, craig_every=_ints(craig_every, "craig-every"),
             every=_ints(every, "every", once=True), noise_rate=_noise(label_noise), device=device,
             seed_list=None if seed_list is None else _ints(seed_list, "seed-list"), train_size=train_size,
-            test_size=test_size, name=name, threads=threads)
+            test_size=test_size, name=name, threads=threads, parallel_processes=parallel_processes,
+            accuracy_targets=[] if accuracy_targets is None else _fractions(accuracy_targets))
         kwargs = {"out_dir": out, "command": _command("tta")}
         if quiet or not err.is_terminal:
             result = run_tta(config, **kwargs, log=None if quiet else (lambda line: err.print(line, highlight=False)))

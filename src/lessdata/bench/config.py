@@ -58,6 +58,13 @@ class TtaConfig:
         name: file stem of the results (default :func:`default_name`).
         options: the per-method settings (CRAIG and CREST parameters, GLISTER's validation split, the score
             methods' short runs...): :class:`~lessdata.bench.arms.ArmOptions`.
+        accuracy_targets: fixed test accuracies (e.g. ``(0.8, 0.85)``) whose time to reach the report gives per
+            arm (:mod:`lessdata.bench.protocol`).
+        parallel_processes: how many benchmark processes ran side by side on the machine (this one included);
+            above 1 the report says its wall-clock numbers are not for speed claims.
+
+    The papers' protocol is ``epochs`` = the full-data arm's plateau: every arm then trains that many epochs,
+    a subset arm on ``fraction`` of the data per epoch (see :mod:`lessdata.bench.protocol`).
     """
 
     dataset: str = "fashion-mnist"
@@ -78,6 +85,8 @@ class TtaConfig:
     test_size: int | None = None
     name: str | None = None
     options: ArmOptions = field(default_factory=ArmOptions)
+    accuracy_targets: Sequence[float] = ()
+    parallel_processes: int = 1
 
     def __post_init__(self):
         check_choice(self.dataset, DATASETS, "dataset")
@@ -101,6 +110,11 @@ class TtaConfig:
         if len(set(fractions)) != len(fractions):
             raise LessdataError(f"fractions are listed twice: {fractions}")
         _positive_int(self.seeds, "seeds")
+        _positive_int(self.parallel_processes, "parallel_processes")
+        targets = list(self.accuracy_targets)
+        for a in targets:
+            if isinstance(a, bool) or not isinstance(a, (int, float)) or not 0.0 < float(a) < 1.0:
+                raise LessdataError(f"accuracy_targets must be accuracies in (0, 1), got {a!r}")
         _positive_int(self.threads, "threads")
         _positive_int(self.epochs, "epochs", allow_none=True)
         craig_every = list(self.craig_every)
@@ -121,7 +135,8 @@ class TtaConfig:
         for key, value in (("methods", tuple(methods)), ("fractions", tuple(float(f) for f in fractions)),
                            ("craig_every", tuple(craig_every)), ("every", tuple(every)), ("noise_rate", noise_rate),
                            ("device", device), ("seed_list", None if seed_list is None else tuple(seed_list)),
-                           ("train_size", train_size), ("test_size", test_size), ("options", options)):
+                           ("train_size", train_size), ("test_size", test_size), ("options", options),
+                           ("accuracy_targets", tuple(sorted(float(a) for a in targets)))):
             object.__setattr__(self, key, value)
 
     def replace(self, **changes) -> TtaConfig:
@@ -174,6 +189,10 @@ class TtaConfig:
                             ("--name", self.name), ("--threads", self.threads if self.threads != 1 else None)):
             if value is not None:
                 parts.append(f"{flag} {value:g}" if isinstance(value, float) else f"{flag} {value}")
+        if self.accuracy_targets:
+            parts.append(f"--accuracy-targets {','.join(f'{a:g}' for a in self.accuracy_targets)}")
+        if self.parallel_processes > 1:
+            parts.append(f"--parallel-processes {self.parallel_processes}")
         if self.quick:
             parts.append("--quick")
         if out_dir is not None:

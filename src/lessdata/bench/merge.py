@@ -11,6 +11,7 @@ from typing import Any
 from ..errors import LessdataError
 from .config import default_name, title_of
 from .grid import pct
+from .protocol import add_protocol
 from .report import write_all
 from .summary import summarize
 
@@ -85,7 +86,8 @@ def merge_results(results: Sequence[dict[str, Any]], command: str | None = None)
     target_drop = results[0]["summary"].get("target_drop", first.get("target_drop", 0.01))
     return {"settings": settings, "machine": machine,
             "command": command or " ; ".join(str(p.get("command")) for p in results),
-            "runs": runs, "summary": summarize(runs, target_drop), "files": {}}
+            "runs": runs, "summary": add_protocol(summarize(runs, target_drop), runs,
+                                                  settings.get("accuracy_targets") or ()), "files": {}}
 
 
 def merge_files(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike | None = None,

@@ -14,6 +14,7 @@ import numpy as np
 
 from .._io import atomic_path
 from .plots import plot_accuracy_vs_time, plot_noisy_fraction
+from .protocol import add_protocol, directions_table, protocol_table
 from .tables import (
     _fmt,
     _percent,
@@ -87,6 +88,17 @@ def _load_notes(result: dict[str, Any]) -> list[str]:
     ]
 
 
+def timing_notes(result: dict[str, Any]) -> list[str]:
+    """Say when the wall-clock numbers cannot back a speed claim: several benchmark processes side by side."""
+    s = result["settings"]
+    processes = max(int(s.get("parallel_processes") or 1), len(s.get("parts") or []))
+    if processes <= 1:
+        return []
+    return [f"**Not for speed claims:** {processes} benchmark processes ran in parallel on "
+            f"{result['machine'].get('cores', '?')} cores; every wall-clock column (totals, speed-ups, times to "
+            "accuracy) is inflated by that contention, unevenly across arms. Accuracy columns are unaffected."]
+
+
 def method_notes(settings: dict[str, Any]) -> list[str]:
     """One line per method of the benchmark: the signal, the ordering or schedule, and the settings chosen."""
     methods = settings.get("methods", [])
@@ -110,11 +122,18 @@ def method_notes(settings: dict[str, Any]) -> list[str]:
                    "damping), per-class facility location, weights = cluster sizes (`adacore_selector` defaults).",
         "gradmatch": f"**gradmatch** (Killamsetty et al., ICML 2021), {every}: per-class non-negative OMP "
                      "(λ = 0.5) matching each class's training-gradient sum, weights = OMP coefficients; on "
-                     + ("full last-layer gradients." if m.get("gradmatch_full") else
-                        "logit gradients (CORDS matches full last-layer gradients; OMP over LeNet's 850-dim ones "
-                        "costs several times more per selection here)."),
+                     + {"full": "full last-layer gradients (weight and bias, the reference's).",
+                        "class_row": "each class's own row of the last-layer gradient (CORDS' "
+                                     "PerClassPerGradient).",
+                        "logits": "logit gradients only (a departure: CORDS matches full last-layer gradients)."
+                        }.get(m.get("gradmatch_gradients", "full"), "")
+                     + (" The first selection is a random subset (CORDS)." if m.get("first_call") != "model"
+                        else " Every selection, the first included, uses the model."),
         "glister": f"**glister** (Killamsetty et al., AAAI 2021), {every}: stochastic greedy on the one-step "
-                   "validation gain with the exact last-layer update (η = the training lr), logit gradients, "
+                   "validation gain with the exact last-layer update (η = the training lr), "
+                   + ("full last-layer gradients, " if m.get("glister_gradients", "full") == "full"
+                      else "logit gradients (a departure), ")
+                   + ("first selection random (CORDS), " if m.get("first_call") != "model" else "")
                    + ("per class (budget proportional to class size). " if m.get("glister_per_class") else
                       "over all classes at once (the paper's code defaults). ")
                    + "Validation set: a stratified "
@@ -192,6 +211,15 @@ def write_markdown(result: dict[str, Any], path: Path, title: str, plot_name: st
         "",
         results_table(summary),
     ]
+    if summary.get("rows") and "relative_error" in summary["rows"][0]:
+        lines += ["## Protocol: relative error, speed-up, time to fixed accuracies", "",
+                  "Every arm trains the same number of epochs (a subset arm on its fraction per epoch). Relative "
+                  "error = (test error of the arm − test error of full data) / test error of full data, from the "
+                  "mean final accuracies; speed-up = full-data total seconds / the arm's (selection included).",
+                  "", protocol_table(summary)]
+        directions = directions_table(summary)
+        if directions:
+            lines += ["Does each paper's headline direction hold here?", "", directions]
     iso = iso_accuracy_table(summary)
     if iso:
         lines += ["Equal-accuracy view: how long the full-data runs took to reach each arm's mean final accuracy "
@@ -217,7 +245,7 @@ def write_markdown(result: dict[str, Any], path: Path, title: str, plot_name: st
         "",
         checks_text(summary),
     ]
-    notes = [*_load_notes(result), *notes]
+    notes = [*timing_notes(result), *_load_notes(result), *notes]
     if notes:
         lines += ["## Notes", "", *[f"- {note}" for note in notes], ""]
     lines += [
@@ -247,6 +275,7 @@ def regenerate(json_path: str | Path, title: str, notes: Sequence[str] = (), hal
     if "model_description" not in settings and settings.get("model") in MODEL_DESCRIPTIONS:
         settings["model_description"] = MODEL_DESCRIPTIONS[settings["model"]]
     drop = result["summary"]["target_drop"]
-    result["summary"] = summarize(result["runs"], drop, half_time_fraction=half_time_fraction)
+    result["summary"] = add_protocol(summarize(result["runs"], drop, half_time_fraction=half_time_fraction),
+                                     result["runs"], settings.get("accuracy_targets") or ())
     write_all(result, json_path.parent, json_path.stem, title=title, notes=notes)
     return result

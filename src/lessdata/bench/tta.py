@@ -52,6 +52,7 @@ from .datasets import (
 from .grid import run_grid
 from .machine import loadavg, machine_info
 from .merge import MERGE_KEYS, merge_files, merge_results
+from .protocol import add_protocol
 from .report import write_all
 from .summary import seconds_to_target, summarize
 
@@ -134,6 +135,8 @@ def run_tta(config: TtaConfig | None = None, *, out_dir: str | os.PathLike | Non
         "device": config.device or "cpu",
         "noise_rate": config.noise_rate,
         "target_drop": config.target_drop,
+        "accuracy_targets": list(config.accuracy_targets),
+        "parallel_processes": config.parallel_processes,
         **{k: v for k, v in fit_kwargs.items() if k != "device"},
         "benchmark_wall_seconds": time.perf_counter() - started,
     }
@@ -142,7 +145,7 @@ def run_tta(config: TtaConfig | None = None, *, out_dir: str | os.PathLike | Non
         "machine": machine,
         "command": command if command is not None else config.command(out_dir),
         "runs": runs,
-        "summary": summarize(runs, config.target_drop),
+        "summary": add_protocol(summarize(runs, config.target_drop), runs, config.accuracy_targets),
         "files": {},
     }
     if out_dir is not None:
