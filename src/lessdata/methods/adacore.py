@@ -54,6 +54,10 @@ class AdaCoreMethod(FacilityLocationMethod):
     column (e.g. from :func:`lessdata.signals.last_layer_hessian_diagonal` or a ``CurvatureEMA``). Each row is
     divided by ``curvature + damping * mean(curvature)``. With ``curvature=None`` the rows are taken as already
     preconditioned (e.g. by :func:`lessdata.signals.precondition`).
+
+    Checked against: the paper (no reference code checked): preconditioned last-layer gradients, per-class facility
+    location, cluster-size weights. Departures (module docs): ``beta2=0.99`` (AdaHessian's 0.999 assumes one update
+    per optimizer step) and damping relative to the mean curvature.
     """
 
     name = "adacore"

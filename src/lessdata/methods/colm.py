@@ -78,7 +78,11 @@ def top_coordinates(X: np.ndarray, k: int) -> np.ndarray:
 class ColmMethod(Method):
     """CoLM mini-batch coreset (Nguyen et al., ICLR 2025): small sources kept whole, the rest by per-source
     facility location on the top-``zo_dim`` coordinates of per-example gradient estimates; weights = cluster
-    sizes (1 for kept small-source examples), summing to the batch size."""
+    sizes (1 for kept small-source examples), summing to the batch size.
+
+    Checked against: the paper (no reference code checked). Departures: ``small_source_size=3`` (the paper gives no
+    threshold; module docs, step 1) and the per-source top-``zo_dim`` sparsification by mean magnitude.
+    """
 
     name = "colm"
     description = "CoLM mini-batch coreset: keep small sources, per-source facility location on sparsified gradients"

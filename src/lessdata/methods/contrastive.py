@@ -145,6 +145,10 @@ class SASMethod(_LatentClassMethod):
     for λ > 1/2, where the objective is non-monotone; random greedy may return fewer than the budget (it
     skips steps whose best gains are not positive). Dense ``n_k × n_k`` similarity per class, capped by
     ``memory_cap`` bytes. Gains: the graph-cut marginal gains.
+
+    Checked against: the paper and the authors' gain rule stated above (λ = 1/2, similarities clipped at 0).
+    Departures: latent classes may also come from ``labels`` or class prompts; ``optimizer=None`` chooses lazy or
+    random greedy by λ.
     """
 
     name = "sas"
@@ -222,6 +226,10 @@ class ClipCovMethod(_LatentClassMethod):
     ``redundancy > 0`` builds the dense class similarity (capped by ``memory_cap``) and runs greedy
     (``optimizer=None``: lazy for μ ≤ 1/2, random greedy above, where it is non-monotone).
     ``class_prompts`` are compared with the image embeddings; ``n_clusters`` clusters the image embeddings.
+
+    Checked against: the paper (the objective above). Departures: ``redundancy`` (μ) defaults to 0, which makes the
+    objective modular and its per-class optimum exact; latent classes from ``labels``, ``n_clusters`` or
+    ``class_prompts``.
     """
 
     name = "clipcov"
@@ -293,7 +301,11 @@ class _PairScoreMethod(Method):
 class ClipScoreMethod(_PairScoreMethod):
     """CLIP score filtering (Hessel et al., 2021, "CLIPScore"; used for data filtering in LAION and DataComp):
     keep the pairs whose image and caption embeddings are most cosine-similar (:func:`clip_scores`).
-    ``X`` = image embeddings, ``text=`` caption embeddings. Gains: the scores."""
+    ``X`` = image embeddings, ``text=`` caption embeddings. Gains: the scores.
+
+    Checked against: Hessel et al.: CLIPScore is ``2.5 · max(cos, 0)``; ranking by the cosine itself gives the same
+    order (negative pairs are ordered instead of tied at 0), so the scale and the clip are left out.
+    """
 
     name = "clip_score"
     description = "CLIP score: keep the image-caption pairs with the highest cosine similarity"
@@ -311,7 +323,13 @@ class CRhoMethod(_PairScoreMethod):
     score = CLIP score under a longer-trained model (``X`` image, ``text=`` caption embeddings) minus the CLIP
     score under a partially trained one (``partial_image=``, ``partial_text=``, same rows; their dimension may
     differ from the first pair's). Keep the highest: pairs the longer training made much more aligned.
-    Gains: the score differences."""
+    Gains: the score differences.
+
+    Checked against: Mindermann et al. (RHO-LOSS = training loss − irreducible loss of a model trained on held-out
+    data) and Joshi et al.'s description of the CLIP baseline. Departure: the score is a gain in per-pair CLIP
+    similarity, a per-pair proxy of the loss drop (a pair's contrastive loss depends on the other pairs of its
+    batch, so RHO-LOSS itself is not a per-pair quantity).
+    """
 
     name = "c_rho"
     description = "C-RHO: CLIP score under a longer-trained minus a partially trained model; keep the highest"
@@ -440,6 +458,11 @@ class SemDeDupMethod(Method):
     k-means). Weights: the size of each kept example's near-duplicate group (itself plus the dropped examples
     of its cluster that are most similar to it; see :func:`semdedup_group_weights`), so they sum to ``n``.
     Gains: each pick's duplicate score ``M_i`` (NaN for cluster firsts).
+
+    Checked against: the paper (Alg. 1: k-means, then within each cluster drop examples whose cosine similarity to
+    a kept one exceeds ``1 − ε``). Departures: the budget mode (``ε`` searched to keep exactly the budget), the
+    ``keep`` preference among duplicates, and group-size weights (the paper trains unweighted: use
+    ``Coreset.indices`` alone for that).
     """
 
     name = "semdedup"

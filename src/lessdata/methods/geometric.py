@@ -200,6 +200,10 @@ class KCenterGreedyMethod(_EmbeddingMethod):
     (see :func:`kcenter_greedy`). ``init``: ``"random"`` (default, seeded) or ``"mean"``. ``weights``:
     ``"uniform"`` (default, ``n_c / k_c``) or ``"cluster"`` (the size of each pick's Voronoi cell, as CRAIG
     weighs its medoids). Gains: each pick's distance to the nearest earlier pick (NaN for a part's first).
+
+    Checked against: DeepCore (``methods/kcentergreedy.py``): a random first point, then farthest-first on
+    Euclidean distances, as ``init="random"`` here. Departures: weights ``n_c / k_c`` (DeepCore returns none) or
+    ``weights="cluster"``; per class with ``labels`` (DeepCore's default ``balance=False``).
     """
 
     name = "kcenter_greedy"
@@ -226,7 +230,13 @@ class KCenterGreedyMethod(_EmbeddingMethod):
 class HerdingMethod(_EmbeddingMethod):
     """Herding (Welling, 2009; Chen, Welling & Smola, 2010): greedily match the mean embedding, per class with
     ``labels`` (see :func:`herding`). Deterministic. Gains: the distance between the part's mean embedding and
-    the mean of its picks so far."""
+    the mean of its picks so far.
+
+    Checked against: Welling (2009) and iCaRL (Rebuffi et al., 2017): each step takes the unpicked point *closest*
+    to ``(t + 1) μ − S_t``. DeepCore (``methods/herding.py``) takes the *farthest* one (``argmax`` of the same
+    Euclidean distance), which inverts herding; lessdata follows the papers. Per class with ``labels`` (DeepCore's
+    default ``balance=False``).
+    """
 
     name = "herding"
     description = "herding (Welling 2009): greedily match the mean embedding; weights n_c/k_c"
@@ -255,6 +265,10 @@ class PrototypesMethod(_EmbeddingMethod):
     spherical k-means) or ``"euclidean"``; ``iterations``: k-means iterations (20); ``restarts``: k-means runs,
     the best kept (3). Clustering ignores the
     labels; with ``labels`` the selection is class-balanced. Gains: the distances.
+
+    Checked against: the paper (no reference code checked). Departures: ``restarts`` (the best of several k-means
+    runs, against outlier clusters); ``keep="hard"`` by default, the paper's rule for abundant data — use
+    ``keep="easy"`` at small budgets, where the paper finds easy examples better; per class with ``labels``.
     """
 
     name = "prototypes"

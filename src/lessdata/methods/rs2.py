@@ -64,6 +64,10 @@ class Rs2Method(Method):
         >>> cs = Rs2Method(round=3)(None, 10, labels=None, seed=0, n=100)
         >>> len(cs), float(cs.weights.sum()), cs.params["round"]
         (10, 10.0, 3)
+
+    Checked against: Okanovic et al. (paper, RS2 without replacement). Departure: when ``budget`` does not divide
+    ``N`` the last chunk of a pass is topped up from the same permutation (module docs). Labels are ignored, as in
+    the paper (uniform sampling).
     """
 
     name = "rs2"

@@ -117,6 +117,10 @@ class S2LMethod(Method):
     """S2L (Yang et al., NeurIPS 2024): source-balanced, cluster-balanced sampling of k-means clusters of
     proxy loss trajectories. See :mod:`lessdata.methods.s2l` for the exact procedure.
 
+    Checked against: the paper (no reference code checked). Departures: the handling of clusters of at most
+    ``small_cluster_size`` examples and the random fill-up (steps 2 and 4 of the module docs) and NaN losses read
+    as 0 are lessdata's; ``weights="uniform"`` (default) trains on the subset as the paper does.
+
     Examples:
         >>> import lessdata
         >>> traj = np.random.default_rng(0).gamma(2.0, size=(500, 5)).astype("float32")

@@ -190,6 +190,13 @@ class ForgettingMethod(ScoreMethod):
     ``correct`` array, NaN = not seen), or ``scores=`` (counts). Never-learned examples score ``T``
     (:func:`forgetting_scores`). ``keep="hard"`` (default) keeps the most forgotten first; ``"easy"`` the
     least.
+
+    Checked against: Toneva et al. (paper) and DeepCore (``methods/forgetting.py``). Departures: events are counted
+    from the correctness recorded once per epoch when the example is trained on (the paper counts every
+    presentation: the same with one presentation per epoch, as DeepCore); never-learned examples score ``T`` and
+    rank as most forgotten, the paper's rule (DeepCore counts them 0, i.e. unforgettable); weights ``n_c / k_c``
+    where DeepCore has none (uniform after normalisation under the proportional budget). Per class with ``labels``,
+    as DeepCore's default ``balance=True``.
     """
 
     name = "forgetting"
@@ -216,6 +223,10 @@ class El2nMethod(ScoreMethod):
     ``column`` (default -1, the last), averaged over the recorders. Compute the scores with
     :func:`lessdata.training.early_training_scores` (``score="el2n"``). ``keep="hard"`` (default) or
     ``"easy"``; ``skip`` drops the very hardest share first (Paul et al. Sec. 5).
+
+    Checked against: Paul et al. (paper; DeepCore has no EL2N). Departures: the paper ranks all examples together,
+    here the ranking is per class when ``labels`` are given (pass none for the global ranking); the runs and the
+    epoch are the caller's (the paper: mean over 10 runs at epoch 20 of 200).
     """
 
     name = "el2n"
@@ -265,6 +276,12 @@ class GrandMethod(ScoreMethod):
     :func:`lessdata.training.early_training_scores` (``score="grand"``, ``epochs=0``) or
     :func:`~lessdata.signals.dynamics.grand_scores`. ``keep="hard"`` (default) or ``"easy"``; ``skip`` as for
     EL2N.
+
+    Checked against: Paul et al. (paper) and DeepCore (``methods/grand.py``). The paper's GraNd is the norm of the
+    gradient with respect to all parameters at initialisation, averaged over 10 initialisations (the default of
+    :func:`~lessdata.signals.dynamics.grand_scores`); DeepCore uses the last layer's weight and bias gradient of a
+    trained model (``grand_scores(last_layer=True)``). Per class with ``labels`` (the paper ranks globally;
+    DeepCore's default ``balance=False`` too).
     """
 
     name = "grand"
@@ -292,6 +309,11 @@ class CartographyMethod(ScoreMethod):
 
     Signal: ``X`` = ``(n, T)`` true-class probability per epoch, ``dynamics=`` (its ``confidence``), or
     ``scores=`` (the score itself, ranked in the region's direction).
+
+    Checked against: Swayamdipta et al. (paper, Sec. 2): confidence is the mean and variability the population
+    standard deviation (``ddof=0``) of the true-class probability over epochs, as there. Departures: the paper
+    takes a region over the whole data set (e.g. the 33% most ambiguous), here per class when ``labels`` are given;
+    epochs where an example was not seen (NaN) are skipped.
     """
 
     name = "cartography"
@@ -319,6 +341,12 @@ class UncertaintyMethod(ScoreMethod):
     top-2 probability, kept *smallest* first); ``keep="uncertain"`` (default) or ``"certain"``.
     Signal: ``X`` = ``(n, C)`` class probabilities (or logits with ``from_logits=True``), ``dynamics=`` a
     recorder with logits (the column at position ``column``, default the last), or ``scores=``.
+
+    Checked against: Coleman et al. (paper) and DeepCore (``methods/uncertainty.py``). lessdata follows the paper:
+    least confidence is ``1 − max softmax probability``, largest first. DeepCore's ``LeastConfidence`` scores the
+    largest *logit* and, without ``balance``, keeps the highest scores first (the most confident examples: the
+    opposite of the method); its entropy and margin orders agree with lessdata's. Per class with ``labels``
+    (DeepCore's default ``balance=False``).
     """
 
     name = "uncertainty"
