@@ -26,7 +26,13 @@ How the validation gradient is updated after a pick (``update=``):
 - ``"auto"`` (default): ``"exact"`` when validation logits are given, else ``"fisher"``.
 
 With ``labels`` the selection runs per part; validation rows whose ``validation_labels`` equal the part's label
-form that part's validation set (all rows when none do). All weights are 1 (as in the paper); ``gains`` are the
+form that part's validation set (all rows when none do).
+
+Checked against: CORDS (``GLISTERStrategy``: greedy on ``η g_i · ∇L_V``, the validation gradient recomputed at
+``θ − η Σ_S g`` through the last layer after every pick, stochastic greedy by default) and DeepCore's
+``Glister``; ``greedy="naive"`` equals a step-by-step implementation of that greedy. Departures: ``update="fisher"``
+and ``"none"`` are cheaper options without validation logits; with ``labels`` the selection is per class (CORDS'
+default ``Supervised`` selects over all the data, as :func:`lessdata.training.glister_selector` does by default). All weights are 1 (as in the paper); ``gains`` are the
 Taylor gains ``η g_i · ∇L_V`` at the time of each pick, and ``objective`` is their sum (the first-order estimate
 of the validation-loss decrease).
 

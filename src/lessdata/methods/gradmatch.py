@@ -16,6 +16,15 @@ gradient correlates positively with it any more), the part is filled up with ran
 Defaults follow the paper's code (CORDS): ``lam=0.5``; the tolerance is a relative residual of ``1e-4``
 (stopping is rare: more atoms cannot help once the sum is matched that closely).
 
+Checked against: CORDS (``OrthogonalMP_REG_Parallel`` with ``positive=True``: argmax of the positive correlation,
+ridge refit, while a coefficient is negative drop the most negative atom and refit) and DeepCore's ``GradMatch``.
+The picks and coefficients equal a naive implementation of that rule on random problems; they also equal a
+non-negative least-squares refit (scipy ``nnls``) wherever no coefficient turns negative. Departures: an atom
+dropped for a negative coefficient is never picked again (CORDS may re-pick it, and stops when the best atom is
+already chosen); OMP runs per class with the budget split in proportion to class sizes (CORDS' ``PerClass``); a
+short part is filled with random examples of weight 1. The signal is the caller's: the reference uses last-layer
+gradients with the penultimate features, the default of :func:`lessdata.training.gradmatch_selector`.
+
 Examples:
     >>> import numpy as np, lessdata
     >>> G = np.random.default_rng(0).normal(size=(60, 5)).astype("float32")
