@@ -32,9 +32,11 @@ Checked against: CORDS (``GLISTERStrategy``: greedy on ``η g_i · ∇L_V``, the
 ``θ − η Σ_S g`` through the last layer after every pick, stochastic greedy by default) and DeepCore's
 ``Glister``; ``greedy="naive"`` equals a step-by-step implementation of that greedy. Departures: ``update="fisher"``
 and ``"none"`` are cheaper options without validation logits; with ``labels`` the selection is per class (CORDS'
-default ``Supervised`` selects over all the data, as :func:`lessdata.training.glister_selector` does by default). All weights are 1 (as in the paper); ``gains`` are the
-Taylor gains ``η g_i · ∇L_V`` at the time of each pick, and ``objective`` is their sum (the first-order estimate
-of the validation-loss decrease).
+default ``Supervised`` selects over all the data, as :func:`lessdata.training.glister_selector` does by
+default).
+
+All weights are 1 (as in the paper); ``gains`` are the Taylor gains ``η g_i · ∇L_V`` at the time of each pick,
+and ``objective`` is their sum (the first-order estimate of the validation-loss decrease).
 
 Examples:
     >>> import numpy as np, lessdata
