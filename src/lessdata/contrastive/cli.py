@@ -173,3 +173,48 @@ def embed(
             np.save(fh, emb)
     Console().print(f"embedded {emb.shape[0]:,} images ({emb.shape[1]} dimensions); written to {out}",
                     soft_wrap=True, highlight=False, markup=False)
+
+
+@contrastive_app.command()
+def safeclip(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the measurements (.json).",
+                                      show_default=False)],
+    attack: Annotated[str, typer.Option(help="targeted (target images with adversarial captions) or backdoor "
+                                             "(trigger patch + captions naming the target class).")] = "targeted",
+    arm: Annotated[str, typer.Option(help="safeclip, or clip for the undefended comparison.")] = "safeclip",
+    train_size: Annotated[int, typer.Option(help="Fashion-MNIST training images (with generated captions).")] = 2000,
+    test_size: Annotated[int, typer.Option(help="Test images for zero-shot accuracy.")] = 1000,
+    epochs: Annotated[int, typer.Option(help="Epochs in all (SafeCLIP: unimodal + 1 CLIP warm-up + filtering).")] = 8,
+    unimodal_epochs: Annotated[int, typer.Option(help="SafeCLIP's unimodal warm-up epochs.")] = 2,
+    n_targets: Annotated[int, typer.Option(help="Targeted attack: number of target images.")] = 5,
+    n_poisons: Annotated[int, typer.Option(help="Targeted attack: poisoned pairs per target.")] = 10,
+    poison_rate: Annotated[float, typer.Option(help="Backdoor: share of training images poisoned, in [0, 1).")] = 0.01,
+    target: Annotated[int, typer.Option(help="Backdoor: the target class.")] = 0,
+    trigger_size: Annotated[int, typer.Option(help="Backdoor: side of the checkerboard trigger in pixels.")] = 3,
+    batch_size: Annotated[int, typer.Option(help="Pairs per batch.")] = 128,
+    device: Device = "cpu",
+    seed: Annotated[int, typer.Option(help="Seed of the attack, the initialisation and the batches.")] = 0,
+    quiet: Quiet = False,
+):
+    """Poison captioned Fashion-MNIST, pre-train a tiny CLIP (SafeCLIP by default) and report attack success
+    and zero-shot accuracy."""
+    import json
+
+    from rich.console import Console
+
+    from .._io import atomic_path
+    from .._progress import rich_progress
+    from .poisoning import clip_poisoning_run
+
+    out = _check_out(out, ".json")
+    err = Console(stderr=True)
+    with rich_progress(err, "epochs", enabled=not quiet) as bar:
+        result = clip_poisoning_run(arm, attack, train_size=train_size, test_size=test_size, epochs=epochs,
+                                    unimodal_epochs=unimodal_epochs, n_targets=n_targets, n_poisons=n_poisons,
+                                    poison_rate=poison_rate, target=target, trigger_size=trigger_size,
+                                    batch_size=batch_size, seed=seed, device=_check_device(device), progress=bar)
+    with atomic_path(out) as tmp:
+        tmp.write_text(json.dumps(result, indent=1, default=float))
+    Console().print(f"{arm} under the {attack} attack: attack success {result['attack_success_rate']:.2%}, "
+                    f"zero-shot accuracy {result['zero_shot_accuracy']:.2%}; written to {out}",
+                    soft_wrap=True, highlight=False, markup=False)
