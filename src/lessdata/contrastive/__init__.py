@@ -5,6 +5,8 @@
   two augmented views of each image (random resized crops, flips, brightness/contrast jitter, Gaussian noise,
   all batched on the training device). :func:`linear_probe` measures the frozen features; :func:`embed`
   gives the embeddings a selection method needs (SAS averages them over augmented views, ``augmentations=k``).
+- **SafeCLIP** (Yang et al., ICML 2024): :func:`train_safeclip` pre-trains the tiny CLIP on poisoned pairs,
+  keeping low-similarity (risky) pairs out of the CLIP loss; :func:`clip_poisoning_run` attacks and measures.
 - **Tiny CLIP** (Radford et al., ICML 2021, "Learning Transferable Visual Models From Natural Language
   Supervision"): the same CNN for images, token embeddings + a one-layer transformer + mean pooling for
   text, a symmetric InfoNCE loss with a learnable temperature. :func:`make_captions` writes Fashion-MNIST
@@ -37,6 +39,8 @@ from .images import augment, image_tensor
 from .loop import ContrastiveRun
 from .losses import clip_loss, nt_xent
 from .models import ConvEncoder, SimCLR, TextEncoder, TinyCLIP, Vocabulary
+from .poisoning import clip_poisoning_run
+from .safeclip import SafeClipRun, clean_probability, safe_ratios, safe_split, train_safeclip
 from .simclr import embed, linear_probe, train_simclr
 
 __all__ = [
@@ -47,22 +51,28 @@ __all__ = [
     "Captions",
     "ContrastiveRun",
     "ConvEncoder",
+    "SafeClipRun",
     "SimCLR",
     "TextEncoder",
     "TinyCLIP",
     "Vocabulary",
     "augment",
     "class_prompt_embeddings",
+    "clean_probability",
     "clip_embeddings",
     "clip_loss",
+    "clip_poisoning_run",
     "embed",
     "image_tensor",
     "linear_probe",
     "load_model",
     "make_captions",
     "nt_xent",
+    "safe_ratios",
+    "safe_split",
     "save_model",
     "train_clip",
+    "train_safeclip",
     "train_simclr",
     "zero_shot_accuracy",
 ]
