@@ -21,56 +21,22 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..data import check_noise_rate, symmetric_label_noise
 from ..errors import LessdataError
 
 __all__ = ["NoiseTracker", "check_noise_rate", "flip_labels", "noisy_fraction"]
 
 
-def check_noise_rate(rate) -> float:
-    """``rate`` as a float in ``[0, 1)``, or one clear error.
-
-    Examples:
-        >>> check_noise_rate(0.2)
-        0.2
-    """
-    if isinstance(rate, bool) or not isinstance(rate, (int, float, np.integer, np.floating)):
-        raise LessdataError(f"the label-noise rate must be a number in [0, 1), got {rate!r}")
-    if not 0.0 <= float(rate) < 1.0:  # NaN fails this too
-        raise LessdataError(f"the label-noise rate must be in [0, 1), got {rate!r}")
-    return float(rate)
-
-
 def flip_labels(labels, rate: float, seed: int = 0, num_classes: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Flip exactly ``round(rate * n)`` labels, each to a different class drawn uniformly; return
-    ``(noisy_labels, flipped)`` where ``flipped`` is the boolean mask of the changed examples.
+    ``(noisy_labels, flipped)``: :func:`lessdata.data.symmetric_label_noise` under the benchmark's name.
 
-    Which examples and which new classes are drawn from ``numpy.random.default_rng(seed)``: the same labels,
-    rate and seed always give the same noise. ``num_classes`` defaults to ``labels.max() + 1``.
-
-    Examples:
+    Example:
         >>> noisy, flipped = flip_labels([0, 1, 2, 0, 1, 2], rate=0.5, seed=1)
         >>> int(flipped.sum()), bool((noisy != np.array([0, 1, 2, 0, 1, 2]))[flipped].all())
         (3, True)
     """
-    rate = check_noise_rate(rate)
-    y = np.asarray(labels)
-    if y.ndim != 1 or y.size == 0 or not np.issubdtype(y.dtype, np.integer):
-        raise LessdataError(f"labels must be a non-empty 1-D array of integer classes, got {y.dtype} {y.shape}")
-    if y.min() < 0:
-        raise LessdataError("labels must be non-negative class ids to be flipped")
-    classes = int(y.max()) + 1 if num_classes is None else int(num_classes)
-    if classes <= int(y.max()):
-        raise LessdataError(f"num_classes={classes} but the labels go up to {int(y.max())}")
-    count = int(round(rate * y.size))
-    if count and classes < 2:
-        raise LessdataError("flipping labels needs at least two classes")
-    rng = np.random.default_rng(seed)
-    chosen = rng.choice(y.size, size=count, replace=False)
-    noisy = y.astype(np.int64).copy()
-    noisy[chosen] = (noisy[chosen] + rng.integers(1, classes, size=count)) % classes  # never the same class
-    flipped = np.zeros(y.size, dtype=bool)
-    flipped[chosen] = True
-    return noisy, flipped
+    return symmetric_label_noise(labels, rate, seed=seed, num_classes=num_classes)
 
 
 def noisy_fraction(indices, flipped, weights=None) -> float:
