@@ -155,9 +155,10 @@ def main(argv=None):
         r = get["random", f]["mean"]
         for m in ("kmq", "kmq_iterative"):
             d = get[m, f]["mean"] - r
+            spread = max(get[m, f]["std"], get["random", f]["std"])
             verdict.append(f"- {f:.0%}: {LABELS[m]} test loss {get[m, f]['mean']:.4f} vs random {r:.4f} "
                            f"({d:+.4f}; {'better' if d < 0 else 'not better'} than random; seeds' std "
-                           f"{get[m, f]['std']:.4f})")
+                           f"{get[m, f]['std']:.4f}{': within the noise' if abs(d) < spread else ''})")
     result = {"settings": cfg, "seed_results": results, "summary": table, "verdict": verdict,
               "embedding_seconds": embed_seconds, "wall_seconds": time.perf_counter() - started}
     stem = "kmq_gsm8k" + ("_quick" if args.quick else "")
