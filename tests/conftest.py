@@ -27,6 +27,18 @@ def one_torch_thread():
     torch.set_num_threads(threads)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def one_faiss_thread():
+    """faiss k-means on test-sized data spends ~1 s per call spinning OpenMP threads on 2 busy cores; one
+    thread takes milliseconds (measured: prototypes on 60 points, 1.0 s -> 0.002 s)."""
+    import faiss
+
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    yield
+    faiss.omp_set_num_threads(threads)
+
+
 @pytest.fixture
 def blobs():
     return make_blobs

@@ -18,6 +18,8 @@ def check_features(X, name: str = "features") -> np.ndarray:
         raise LessdataError(f"{name} could not be read as an array: {exc}") from None
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise LessdataError(f"{name} must be numeric, got dtype {arr.dtype}")
+    if np.iscomplexobj(arr):  # casting would silently drop the imaginary part
+        raise LessdataError(f"{name} must be real numbers, got dtype {arr.dtype}")
     if arr.ndim != 2:
         raise LessdataError(f"{name} must be a 2-D array (n_samples, n_features), got shape {arr.shape}")
     if arr.shape[0] == 0 or arr.shape[1] == 0:
@@ -188,12 +190,32 @@ class Satisfies:
 
 #: the most common form: a count of at least one
 POSITIVE_INT = [Interval(int, 1, None)]
+#: a count of at least one that C code takes as a 32-bit int (faiss k-means iterations and restarts)
+C_COUNT = [Interval(int, 1, 2**31 - 1)]
 #: a finite number above zero (learning rates, temperatures)
 POSITIVE_NUMBER = [Interval(float, 0, None, closed="neither")]
 #: True or False (numpy bools too; not 0 / 1)
 BOOL = Satisfies("a bool", lambda v: isinstance(v, (bool, np.bool_)))
 #: an array-like: a numpy array or anything with a shape (tensors, sparse matrices), or a list / tuple
 ARRAY = Satisfies("an array", lambda v: hasattr(v, "shape") or isinstance(v, (list, tuple)))
+
+
+def _real_array(value) -> bool:
+    dtype = getattr(value, "dtype", None)
+    if isinstance(dtype, np.dtype):  # numpy arrays, sparse matrices
+        return hasattr(value, "shape") and dtype.kind in "biuf"
+    if hasattr(value, "shape"):
+        return True  # a tensor or the like: converted (and checked) where it is used
+    if not isinstance(value, (list, tuple)):
+        return False
+    try:
+        return np.asarray(value).dtype.kind in "biuf"
+    except (ValueError, TypeError):  # ragged nesting
+        return False
+
+
+#: an array of real numbers: a numpy array (or sparse matrix, tensor) of a real dtype, or a list / tuple of them
+NUMBERS = Satisfies("an array of real numbers", _real_array)
 #: any callable
 CALLABLE = Satisfies("a callable", callable)
 #: a dict-like mapping

@@ -518,13 +518,22 @@ def _check_named_choices(optimizer, budget_policy) -> None:
 
 @app.command("methods")
 def list_methods():
-    """List the registered selection methods."""
+    """List the registered selection methods, what each reads (its signals) and what the signals are."""
     from . import methods
+    from .methods import get_method
+    from .methods.registry import SIGNAL_VALUES, SIGNALS, expected_input
 
-    table = Table("method", "description", title="lessdata methods", title_justify="left")
+    table = Table("method", "reads", "description", title="lessdata methods", title_justify="left")
     for name, description in methods().items():
-        table.add_row(name, description)
-    Console().print(table)
+        table.add_row(name, expected_input(get_method(name)), description)
+    signals = Table("signal", "what it is", title="signals (the first one a method reads is X)",
+                    title_justify="left")
+    for name, text in SIGNALS.items():
+        values = SIGNAL_VALUES.get(name)
+        signals.add_row(name, f"{text}: {values.describe()}" if values is not None else text)
+    console = Console()
+    console.print(table)
+    console.print(signals)
 
 
 def _json_safe(value):

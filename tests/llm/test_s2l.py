@@ -13,7 +13,7 @@ def blobs(sizes, T=4, seed=0, spread=0.05):
     rng = np.random.default_rng(seed)
     X = np.concatenate([np.full((s, T), 2.0 * g + 1) + rng.normal(scale=spread, size=(s, T))
                         for g, s in enumerate(sizes)])
-    return X.astype(np.float32), np.repeat(np.arange(len(sizes)), sizes)
+    return X.clip(min=0).astype(np.float32), np.repeat(np.arange(len(sizes)), sizes)  # losses are >= 0
 
 
 def reference_balanced(sizes, budget):
@@ -173,7 +173,7 @@ def test_budget_mapping_and_whole_set():
     ({"n_clusters": 0}, "n_clusters"),
     ({"iterations": 1.5}, "iterations"),
     ({"small_cluster_size": -1}, "small_cluster_size"),
-    ({"weights": "sizes"}, "unknown weights"),
+    ({"weights": "sizes"}, "weights must be one of"),
     ({"clusters": 3}, "unknown parameter"),
 ])
 def test_parameter_errors(params, match):

@@ -37,7 +37,7 @@ Examples:
 
 from __future__ import annotations
 
-from .._validation import ARRAY, Interval
+from .._validation import NUMBERS, Interval
 from ..signals.preconditioning import precondition_gradients
 from .facility_location import FacilityLocationMethod
 from .registry import FEATURE_METRIC, register
@@ -67,7 +67,7 @@ class AdaCoreMethod(FacilityLocationMethod):
     parameter_constraints = {
         **FacilityLocationMethod.parameter_constraints,
         "metric": FEATURE_METRIC,  # it preconditions the gradients: a precomputed similarity does not apply
-        "curvature": [ARRAY, None],
+        "curvature": [NUMBERS, None],
         "damping": [Interval(float, 0, None)],
     }
 

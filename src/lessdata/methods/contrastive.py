@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import ARRAY, BOOL, Interval, Options, check_choice, check_features
+from .._validation import BOOL, C_COUNT, NUMBERS, Interval, Options, check_choice, check_features
 from ..errors import LessdataError
 from ..submodular.coverage import clip_coverage, clip_coverage_scores, cross_modal_similarity
 from ..submodular.functions import GraphCut
@@ -97,7 +97,7 @@ class _LatentClassMethod(Method):
     partitioned = True
     base_defaults = {"n_clusters": None, "class_prompts": None, "budget_policy": "proportional",
                      "backend": "local"}
-    base_constraints = {"n_clusters": [Interval(int, 1, None), None], "class_prompts": [ARRAY, None],
+    base_constraints = {"n_clusters": [Interval(int, 1, None), None], "class_prompts": [NUMBERS, None],
                         "budget_policy": BUDGET_POLICY, "backend": BACKEND}
 
     def __init__(self, **params):
@@ -237,7 +237,7 @@ class ClipCovMethod(_LatentClassMethod):
     signals = ("image_embeddings", "text_embeddings")
     defaults = {**_LatentClassMethod.base_defaults, "text": None, "lam": 2.0, "redundancy": 0.0,
                 "optimizer": None, "epsilon": 0.01, "memory_cap": DEFAULT_MEMORY_CAP}
-    parameter_constraints = {**_LatentClassMethod.base_constraints, "text": [ARRAY, None],
+    parameter_constraints = {**_LatentClassMethod.base_constraints, "text": [NUMBERS, None],
                              "lam": [Interval(float, 0, None)], "redundancy": [Interval(float, 0, None)],
                              "optimizer": [*OPTIMIZER, None], "epsilon": EPSILON, "memory_cap": MEMORY_CAP}
 
@@ -278,7 +278,7 @@ class _PairScoreMethod(Method):
     partitioned = True
     signals = ("image_embeddings", "text_embeddings")
     base_defaults = {"text": None, "budget_policy": "proportional", "backend": "local"}
-    base_constraints = {"text": [ARRAY, None], "budget_policy": BUDGET_POLICY, "backend": BACKEND}
+    base_constraints = {"text": [NUMBERS, None], "budget_policy": BUDGET_POLICY, "backend": BACKEND}
 
     def scores(self, X) -> np.ndarray:
         raise NotImplementedError
@@ -333,9 +333,10 @@ class CRhoMethod(_PairScoreMethod):
 
     name = "c_rho"
     description = "C-RHO: CLIP score under a longer-trained minus a partially trained model; keep the highest"
+    expects = "partial_image= and partial_text= (the partially trained model's embeddings of the pairs)"
     defaults = {**_PairScoreMethod.base_defaults, "partial_image": None, "partial_text": None}
-    parameter_constraints = {**_PairScoreMethod.base_constraints, "partial_image": [ARRAY, None],
-                             "partial_text": [ARRAY, None]}
+    parameter_constraints = {**_PairScoreMethod.base_constraints, "partial_image": [NUMBERS, None],
+                             "partial_text": [NUMBERS, None]}
 
     def scores(self, X):
         p = self.params
@@ -471,7 +472,7 @@ class SemDeDupMethod(Method):
     defaults = {"epsilon": None, "keep": "hard", "n_clusters": None, "iterations": 20, "restarts": 3}
     parameter_constraints = {"epsilon": [Interval(float, 0, 2), None],  # 1 - the cosine threshold
                              "keep": [Options("hard", "easy", "random")], "n_clusters": [Interval(int, 1, None), None],
-                             "iterations": [Interval(int, 1, None)], "restarts": [Interval(int, 1, None)]}
+                             "iterations": C_COUNT, "restarts": C_COUNT}
 
     def run(self, X, budget, labels, seed, n, progress=None):
         from ..coreset import Coreset

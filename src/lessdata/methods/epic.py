@@ -142,5 +142,9 @@ class EpicMethod(Method):
 
         coreset = partitioned_coreset(select_part, n, _at_least_one_each(budget, labels, p["budget_policy"]),
                                       labels, seed, p["budget_policy"], p["backend"], progress)
+        if len(coreset) == 0:  # nothing to train on: say so rather than return an empty subset
+            raise LessdataError(f"epic: every point is in a gradient cluster of at most cluster_thresh="
+                                f"{p['cluster_thresh']:g} points, so all would be dropped; lower cluster_thresh or the "
+                                "budget (fewer medoids, larger clusters)")
         coreset.params["dropped"] = int(n - len(coreset))
         return coreset

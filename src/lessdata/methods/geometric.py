@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .._validation import POSITIVE_INT, Interval, Options, check_param, check_params
+from .._validation import C_COUNT, Interval, Options, check_param, check_params
 from ..errors import LessdataError
 from ..submodular.partition import PartResult
 from ._partitioned import partitioned_coreset
@@ -167,7 +167,7 @@ def prototype_distances(X, clusters: int, *, metric: str = "cosine", seed: int =
     check_params("prototype_distances", {"metric": metric, "clusters": clusters, "iterations": iterations,
                                          "restarts": restarts},
                  {"metric": [Options("cosine", "euclidean")], "clusters": [Interval(int, 1, len(X))],
-                  "iterations": POSITIVE_INT, "restarts": POSITIVE_INT})
+                  "iterations": C_COUNT, "restarts": C_COUNT})
     if metric == "cosine":
         norms = np.linalg.norm(X, axis=1, keepdims=True)
         X = np.ascontiguousarray(X / np.where(norms > 0, norms, 1.0), dtype=np.float32)
@@ -277,7 +277,7 @@ class PrototypesMethod(_EmbeddingMethod):
                 "iterations": 20, "restarts": 3}
     parameter_constraints = {**_EmbeddingMethod.base_constraints, "clusters": [Interval(int, 1, None), None],
                              "keep": [Options("hard", "easy")], "metric": [Options("cosine", "euclidean")],
-                             "iterations": [Interval(int, 1, None)], "restarts": [Interval(int, 1, None)]}
+                             "iterations": C_COUNT, "restarts": C_COUNT}
 
     def run(self, X, budget, labels, seed, n, progress=None):
         from .scores import rank

@@ -53,7 +53,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .._validation import ARRAY, Interval, Options, check_features, check_labels
+from .._validation import ARRAY, NUMBERS, Interval, Options, check_features, check_labels
 from ..errors import LessdataError
 from ..submodular.partition import PartResult
 from ._partitioned import partitioned_coreset
@@ -444,10 +444,10 @@ class GlisterMethod(Method):
         "greedy": [Options(*GREEDY)],
         "epsilon": EPSILON,
         "update": [Options(*UPDATES)],
-        "validation_gradients": [ARRAY, None],
-        "validation_logits": [ARRAY, None],
+        "validation_gradients": [NUMBERS, None],
+        "validation_logits": [NUMBERS, None],
         "validation_labels": [ARRAY, None],
-        "validation_features": [ARRAY, None],
+        "validation_features": [NUMBERS, None],
         "budget_policy": BUDGET_POLICY,
         "backend": BACKEND,
     }

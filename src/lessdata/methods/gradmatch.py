@@ -39,7 +39,7 @@ import numpy as np
 from numba import njit
 from scipy.linalg import solve_triangular
 
-from .._validation import ARRAY, Interval, check_features, check_labels, check_params
+from .._validation import ARRAY, NUMBERS, Interval, check_features, check_labels, check_params
 from ..errors import LessdataError
 from ..submodular.partition import PartResult
 from ._partitioned import partitioned_coreset
@@ -322,7 +322,7 @@ class GradMatchMethod(Method):
     parameter_constraints = {
         "lam": [Interval(float, 0, None)],
         "tol": [Interval(float, 0, None)],
-        "validation_gradients": [ARRAY, None],
+        "validation_gradients": [NUMBERS, None],
         "validation_labels": [ARRAY, None],
         "budget_policy": BUDGET_POLICY,
         "backend": BACKEND,

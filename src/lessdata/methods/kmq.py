@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import ARRAY, Interval, Options
+from .._validation import C_COUNT, NUMBERS, Interval, Options
 from ..coreset import Coreset
 from ..errors import LessdataError
 from ..submodular.partition import split_budget
@@ -168,8 +168,8 @@ class KMQMethod(Method):
     description = "kMQ (Yu et al. 2025): k-means on embeddings, budget spread over clusters by size"
     signals = ("embeddings",)
     defaults = {"n_clusters": 100, "iterations": 20, "restarts": 1, "quality": None, "budget_policy": "proportional"}
-    parameter_constraints = {"n_clusters": [Interval(int, 1, None)], "iterations": [Interval(int, 1, None)],
-                             "restarts": [Interval(int, 1, None)], "quality": [ARRAY, None],
+    parameter_constraints = {"n_clusters": [Interval(int, 1, None)], "iterations": C_COUNT,
+                             "restarts": C_COUNT, "quality": [NUMBERS, None],
                              "budget_policy": [Options("proportional", "equal")]}
 
     def run(self, X, budget, labels, seed, n, progress=None):

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import ARRAY, Interval
+from .._validation import ARRAY, NUMBERS, Interval
 from ..coreset import Coreset
 from ..errors import LessdataError
 from .registry import Method, register
@@ -116,10 +116,11 @@ class LessMethod(Method):
 
     name = "less"
     description = "LESS (Xia et al. 2024): cosine of projected LoRA gradients to a target set's, max over tasks"
+    expects = "target= (the target set's gradient features, same width)"
     signals = ("lora_gradients",)
     defaults = {"target": None, "target_tasks": None, "checkpoint_weights": None, "chunk_size": 4096}
-    parameter_constraints = {"target": [ARRAY, None], "target_tasks": [ARRAY, None],
-                             "checkpoint_weights": [ARRAY, None], "chunk_size": [Interval(int, 1, None)]}
+    parameter_constraints = {"target": [NUMBERS, None], "target_tasks": [ARRAY, None],
+                             "checkpoint_weights": [NUMBERS, None], "chunk_size": [Interval(int, 1, None)]}
 
     def run(self, X, budget, labels, seed, n, progress=None):
         p = self.params

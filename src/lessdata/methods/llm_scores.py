@@ -87,6 +87,7 @@ class HighLearnabilityMethod(_LossScoreMethod):
 
     name = "high_learnability"
     description = "high learnability: keep the largest proxy loss drop between an early and a late checkpoint"
+    expects = "at least two checkpoints; or scores= (one value per example)"
     defaults = {**ScoreMethod.base_defaults, "dynamics": None, "early": 0, "late": -1}
     parameter_constraints = {**ScoreMethod.base_constraints, "dynamics": DYNAMICS, "early": [Interval(int)],
                              "late": [Interval(int)]}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import ARRAY, Interval, Options, check_features
+from .._validation import NUMBERS, Interval, Options, check_features
 from ..errors import LessdataError
 from ..submodular import maximize
 from ..submodular.functions import FacilityLocation
@@ -86,7 +86,7 @@ class FeatureBasedMethod(_ObjectiveMethod):
     description = "feature-based coverage: sum over features of a concave function (sqrt/log/inverse)"
     signals = ("probabilities", "features")
     defaults = {"concave": "sqrt", "feature_weights": None, **_COMMON}
-    parameter_constraints = {"concave": [Options(*CONCAVE)], "feature_weights": [ARRAY, None],
+    parameter_constraints = {"concave": [Options(*CONCAVE)], "feature_weights": [NUMBERS, None],
                              **_COMMON_CONSTRAINTS}
 
     def objective(self, X):
@@ -192,10 +192,11 @@ class TargetedMethod(_ObjectiveMethod):
 
     name = "targeted"
     description = "targeted selection with a query set: FLMI or GCMI (submodular mutual information)"
+    expects = "query= (the rows to select for, same width)"
     signals = ("features", "embeddings")
     defaults = {"query": None, "objective": "flmi", "metric": "cosine", "eta": 1.0, "lam": 1.0,
                 "memory_cap": DEFAULT_MEMORY_CAP, **_COMMON}
-    parameter_constraints = {"query": [ARRAY, None], "objective": [Options("flmi", "gcmi")],
+    parameter_constraints = {"query": [NUMBERS, None], "objective": [Options("flmi", "gcmi")],
                              "metric": [Options(*PAIR_METRICS)], "eta": [Interval(float, 0, None)],
                              "lam": [Interval(float, 0, None)], "memory_cap": MEMORY_CAP, **_COMMON_CONSTRAINTS}
 

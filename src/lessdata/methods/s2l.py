@@ -31,11 +31,11 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .._validation import Interval, Options
+from .._validation import C_COUNT, Interval, Options, check_params
 from ..coreset import Coreset
 from ..errors import LessdataError
 from ..submodular.partition import plain_label, split_budget
-from .registry import Method, register
+from .registry import Method, check_signal, register
 
 __all__ = ["S2LMethod", "balanced_budgets", "cluster_budgets", "kmeans_clusters"]
 
@@ -101,6 +101,8 @@ def kmeans_clusters(X: np.ndarray, n_clusters: int, *, iterations: int = 20, see
     """
     import faiss
 
+    check_params("kmeans_clusters", {"n_clusters": n_clusters, "iterations": iterations, "restarts": restarts},
+                 {"n_clusters": [Interval(int, 1, None)], "iterations": C_COUNT, "restarts": C_COUNT})
     X = np.ascontiguousarray(X, dtype=np.float32)
     k = min(int(n_clusters), X.shape[0])
     if k <= 1:
@@ -138,13 +140,14 @@ class S2LMethod(Method):
 
     parameter_constraints = {
         "n_clusters": [Interval(int, 1, None)],
-        "iterations": [Interval(int, 1, None)],
-        "restarts": [Interval(int, 1, None)],
+        "iterations": C_COUNT,
+        "restarts": C_COUNT,
         "small_cluster_size": [Interval(int, 0, None)],
         "weights": [Options("uniform", "cluster")],
     }
 
     def run(self, X, budget, labels, seed, n, progress=None):
+        check_signal(X, "loss_trajectories", "method 's2l'")  # losses are >= 0: raw features are refused
         part_labels = np.zeros(n, dtype=np.int64) if labels is None else labels
         names, inverse = np.unique(part_labels, return_inverse=True)
         groups = [np.flatnonzero(inverse == i) for i in range(len(names))]

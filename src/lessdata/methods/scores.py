@@ -29,7 +29,7 @@ import os
 
 import numpy as np
 
-from .._validation import ARRAY, BOOL, Interval, Options, Satisfies, check_features
+from .._validation import BOOL, NUMBERS, Interval, Options, Satisfies, check_features
 from ..errors import LessdataError
 from ..signals.statistics import (
     UNCERTAINTY_SCORES,
@@ -40,7 +40,7 @@ from ..signals.statistics import (
 )
 from ..submodular.partition import PartResult
 from ._partitioned import partitioned_coreset
-from .registry import BACKEND, BUDGET_POLICY, Method, register
+from .registry import BACKEND, BUDGET_POLICY, Method, check_signal, register
 
 __all__ = [
     "cartography_statistics",
@@ -85,8 +85,9 @@ class ScoreMethod(Method):
     ``"dynamics": None`` to their defaults when they read a recorder). See the module docstring."""
 
     partitioned = True
+    expects = "or scores= (one value per example)"
     base_defaults = {"scores": None, "skip": 0.0, "budget_policy": "proportional", "backend": "local"}
-    base_constraints = {"scores": [ARRAY, None], "skip": [Interval(float, 0, 1, closed="left")],
+    base_constraints = {"scores": [NUMBERS, None], "skip": [Interval(float, 0, 1, closed="left")],
                         "budget_policy": BUDGET_POLICY, "backend": BACKEND}
 
     def __init__(self, **params):
@@ -107,6 +108,11 @@ class ScoreMethod(Method):
         """Whether the highest score is kept first."""
         raise NotImplementedError
 
+    def check_input(self, X: np.ndarray) -> None:
+        """Refuse an ``X`` whose values cannot be the method's signal (its first declared one): raw features
+        given by mistake are one clear error, not a ranking."""
+        check_signal(X, self.signals[0], f"method {self.name!r}", "; pass scores= for precomputed scores")
+
     def _scores(self, X, n: int) -> np.ndarray:
         given = self.params["scores"]
         dynamics = self.params.get("dynamics")
@@ -121,6 +127,7 @@ class ScoreMethod(Method):
                 raise LessdataError("the dynamics recorder is empty: record some training first")
             scores = np.asarray(self.compute(None, recorder), dtype=np.float64)
         elif X is not None:
+            self.check_input(X)
             scores = np.asarray(self.compute(X, None), dtype=np.float64)
         else:
             raise LessdataError(f"method {self.name!r} needs X, scores= or dynamics=")
@@ -352,6 +359,7 @@ class UncertaintyMethod(ScoreMethod):
     name = "uncertainty"
     description = "uncertainty (least confidence / entropy / margin): keep the least certain; weights n_c/k_c"
     signals = ("probabilities", "dynamics")
+    expects = "logits with from_logits=True; or scores= (one value per example)"
     defaults = {**ScoreMethod.base_defaults, "dynamics": None, "score": "least_confidence",
                 "keep": "uncertain", "from_logits": False, "column": -1}
     parameter_constraints = {**ScoreMethod.base_constraints, "dynamics": DYNAMICS,
@@ -365,10 +373,16 @@ class UncertaintyMethod(ScoreMethod):
         if self.params["from_logits"]:
             X = np.exp(X - X.max(axis=1, keepdims=True))
             X /= X.sum(axis=1, keepdims=True)
-        elif X.min() < 0 or np.abs(X.sum(axis=1) - 1.0).max() > 1e-3:
-            raise LessdataError("uncertainty: X must hold class probabilities (rows >= 0 summing to 1); "
-                                "pass from_logits=True for logits")
         return uncertainty_scores(X, self.params["score"])
+
+    def check_input(self, X):
+        if self.params["from_logits"]:  # logits take any finite values, but one class is no choice
+            if X.shape[1] < 2:
+                raise LessdataError(f"method 'uncertainty': X must be logits of at least 2 classes, got "
+                                    f"{X.shape[1]} column(s)")
+            return
+        check_signal(X, "probabilities", "method 'uncertainty'",
+                     "; pass from_logits=True for logits, or scores= for precomputed scores")
 
     def descending(self):
         uncertain_is_high = self.params["score"] != "margin"

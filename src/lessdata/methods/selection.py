@@ -68,6 +68,8 @@ def select(
         raise LessdataError(f"method {method!r} needs features X")
     elif n is None:
         raise LessdataError(f"method {method!r} without features needs the number of points n=")
+    elif isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n < 2**63:
+        raise LessdataError(f"n must be a positive integer (the number of points), got {n!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise LessdataError(f"seed must be a non-negative integer, got {seed!r}")
     if labels is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import Interval, check_features, check_labels, check_params
+from .._validation import C_COUNT, Interval, check_features, check_labels, check_params
 from ..errors import LessdataError
 
 __all__ = ["latent_classes", "normalize_rows", "spherical_kmeans", "zero_shot_classes"]
@@ -40,7 +40,7 @@ def spherical_kmeans(emb, n_clusters: int, *, seed: int = 0, iterations: int = 2
     X = normalize_rows(check_features(emb, "embeddings"))
     positive = [Interval(int, 1, None)]
     check_params("spherical_kmeans", {"n_clusters": n_clusters, "iterations": iterations, "restarts": restarts},
-                 {"n_clusters": positive, "iterations": positive, "restarts": positive})
+                 {"n_clusters": positive, "iterations": C_COUNT, "restarts": C_COUNT})
     if n_clusters > len(X):
         raise LessdataError(f"n_clusters={n_clusters} is larger than the number of points ({len(X)})")
     k, iterations, restarts = int(n_clusters), int(iterations), int(restarts)
