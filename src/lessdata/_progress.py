@@ -61,6 +61,47 @@ def rich_progress(console: Console, description: str, enabled: bool = True):
         adapter.finish()
 
 
+class PhaseProgress:
+    """Names the phase of a part's work on the bar: ``"{label}building similarity"`` from :meth:`start` until
+    the first pick, then ``"{label}selecting"`` (through ``set_description``, which tqdm and
+    :class:`RichProgress` have; a progress object without it only counts). Everything else is forwarded.
+
+    Selection methods wrap the progress they give a part's work in one (the engine ticks it once per pick),
+    so a bar does not sit silent while an ``n × n`` similarity is built."""
+
+    def __init__(self, inner, label: str = ""):
+        self.inner, self.label, self._selecting = inner, label, False
+
+    def _describe(self, phase: str) -> None:
+        describe = getattr(self.inner, "set_description", None)
+        if callable(describe):
+            describe(f"{self.label}{phase}")
+
+    def start(self) -> PhaseProgress:
+        self._describe("building similarity")
+        return self
+
+    def update(self, n: int = 1) -> None:
+        if not self._selecting:
+            self._selecting = True
+            self._describe("selecting")
+        self.inner.update(n)
+
+    @property
+    def total(self):
+        return getattr(self.inner, "total", None)
+
+    @total.setter
+    def total(self, value) -> None:
+        if hasattr(self.inner, "total"):
+            self.inner.total = value
+
+    def __getattr__(self, name):
+        if name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+
 class _NoProgress:
     """What a :class:`ProcessLocalProgress` becomes in another process: accepts every update, shows nothing."""
 

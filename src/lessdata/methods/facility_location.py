@@ -6,7 +6,7 @@ import dataclasses
 
 import numpy as np
 
-from .._validation import ARRAY, Interval, Options, Satisfies
+from .._validation import NUMBERS, Interval, Options, Satisfies
 from ..errors import LessdataError
 from ..submodular.selection import facility_location_part
 from ..submodular.similarity import DEFAULT_MEMORY_CAP, DEFAULT_NEIGHBORS
@@ -49,7 +49,7 @@ class FacilityLocationMethod(Method):
         "budget_policy": BUDGET_POLICY,
         "memory_cap": MEMORY_CAP,
         "n_neighbors": N_NEIGHBORS,
-        "similarity": [ARRAY, None],
+        "similarity": [NUMBERS, None],
         "backend": BACKEND,
         "storage": [Options(*STORAGE)],
         # a torch device ("cuda", "cuda:1", "cpu"...): similarity and gains on that device
@@ -67,6 +67,12 @@ class FacilityLocationMethod(Method):
             raise LessdataError("metric='precomputed' works on the whole set; select per part yourself")
 
         def select_part(part):
+            part_progress = progress
+            if progress is not None:  # name the phase on the bar: building the similarity, then picking
+                from .._progress import PhaseProgress
+
+                where = f"{self.name}" if labels is None else f"{self.name}, part {part.label}"
+                part_progress = PhaseProgress(progress, f"{where}: ").start()
             return facility_location_part(
                 None if X is None else X[part.indices],
                 part.budget,
@@ -77,7 +83,7 @@ class FacilityLocationMethod(Method):
                 precomputed=precomputed,
                 memory_cap=p["memory_cap"],
                 n_neighbors=p["n_neighbors"],
-                progress=progress,
+                progress=part_progress,
                 on_demand_above=0 if p["storage"] == "on_demand" else None,
                 device=p["device"],
             )
