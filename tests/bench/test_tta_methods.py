@@ -107,7 +107,7 @@ def test_glister_per_class_option_balances_the_classes():
     counts = {}
     for per_class in (False, True):
         ctx = SeedContext(train, labels, 0, model_factory("mlp", d), {"batch_size": 32, "lr": 0.05}, epochs=1,
-                          options=ArmOptions(glister_per_class=per_class))
+                          options=ArmOptions(glister_per_class=per_class, first_call="model"))
         schedule, _, _ = make_schedule(Arm("glister", 0.1, 1), ctx)
         coreset = schedule.coreset_for_epoch(0, model)
         counts[per_class] = np.bincount(labels[coreset.indices], minlength=10)
