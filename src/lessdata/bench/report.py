@@ -102,7 +102,10 @@ def timing_notes(result: dict[str, Any]) -> list[str]:
 def method_notes(settings: dict[str, Any]) -> list[str]:
     """One line per method of the benchmark: the signal, the ordering or schedule, and the settings chosen."""
     methods = settings.get("methods", [])
-    m = settings.get("method_settings") or {}
+    m = dict(settings.get("method_settings") or {})
+    if m and "gradmatch_gradients" not in m:  # a result from before these settings: logits, model at call 0
+        m.update(gradmatch_gradients="full" if m.get("gradmatch_full") else "logits", glister_gradients="logits",
+                 first_call="model")
     every = ", ".join("once" if k is None else f"every {k} epoch(s)" for k in settings.get("every", [5]))
     lines = {
         "random": "**random:** class-balanced uniform subset, selected once, weight n_c/k_c.",
