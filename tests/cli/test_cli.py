@@ -317,12 +317,11 @@ def test_version():
 
 
 def test_console_script_entry_point(tmp_path):
-    """The installed `lessdata` script: a real process prints one line on stderr and exits 2."""
+    """The installed `lessdata` script: a real process prints one line on stderr and exits 2 (one process:
+    each start costs seconds on a busy machine; --version is checked in-process above)."""
     script = Path(sys.executable).parent / "lessdata"
     if not script.exists():
         pytest.skip("the lessdata console script is not installed in this environment")
-    ok = subprocess.run([script, "--version"], capture_output=True, text=True, timeout=60)
-    assert ok.returncode == 0 and ok.stdout.strip() == f"lessdata {lessdata.__version__}"
     args = ["select", tmp_path / "nope.npy", "--fraction", "0.1", "-o", tmp_path / "o.npz"]
     bad = subprocess.run([script, *args], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2
