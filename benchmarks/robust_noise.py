@@ -16,6 +16,7 @@ import sys
 import _robust as R
 
 ARMS = ("standard", "crust", "craig", "random")
+COLORS = {"standard": "tab:gray", "crust": "tab:red", "craig": "tab:green", "random": "tab:blue"}
 
 
 def run(job: dict) -> dict:
@@ -83,7 +84,7 @@ def main(argv=None) -> dict:
             pts = [(x, m, s) for x, m, s in pts if m is not None]
             if pts:
                 ax.errorbar([x * 100 + 1.2 * (k - 1.5) for x, _, _ in pts], [m * 100 for _, m, _ in pts],
-                            yerr=[s * 100 for _, _, s in pts], marker="o", capsize=3, label=arm)
+                            yerr=[s * 100 for _, _, s in pts], marker="o", capsize=3, label=arm, color=COLORS[arm])
         if key == "clean_share":
             ax.plot([r * 100 for r in rates], [(1 - r) * 100 for r in rates], "k--", lw=1, label="1 − noise")
         ax.set_xlabel("symmetric label noise (%)")
