@@ -173,7 +173,7 @@ def report(args, state):
     ax.set_xticks([0.3, 1.3], ["1% labels", "5% labels"])
     ax.set_ylabel("linear-probe test accuracy (%)")
     ax.set_title("MKDT, Fashion-MNIST, reduced CPU setting")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="lower right", framealpha=0.9)
     fig.tight_layout()
     fig.savefig(RESULTS / "distill_mkdt.png", dpi=120)
     plt.close(fig)
