@@ -71,7 +71,7 @@ def test_crest_trains_an_mlp_on_digits_and_reselects(digits):
     train, test = digits
     model = mlp()
     untrained = evaluate(model, test)["accuracy"]
-    crest = CrestTrainer(model, train, fraction=0.1, batch_size=32, seed=0)
+    crest = CrestTrainer(model, train, fraction=0.1, batch_size=32, warmup_steps=0, seed=0)
     result = crest.fit(test, epochs=30, lr=0.05, lr_schedule=None)  # 30 epochs x 5 steps = 150 steps
     assert crest.step == 150 and crest.steps_per_epoch == 5
     assert crest.selections >= 2 and crest.checks > 0
@@ -86,7 +86,7 @@ def test_crest_trains_an_mlp_on_digits_and_reselects(digits):
 
 def test_the_check_fires_when_the_loss_model_is_wrong(digits):
     train, _ = digits
-    crest = CrestTrainer(mlp(), train, fraction=0.1, batch_size=32, seed=1, adapt=False)
+    crest = CrestTrainer(mlp(), train, fraction=0.1, batch_size=32, warmup_steps=0, seed=1, adapt=False)
     crest.reset()
     q = crest.quadratic
     assert q.origin.shape == q.gradient.shape == q.curvature.shape and bool((q.curvature > 0).all())
@@ -107,7 +107,7 @@ def test_delta_is_the_step_the_users_optimizer_took(digits):
     backward per step."""
     train, _ = digits
     model = mlp(2)
-    crest = CrestTrainer(model, train, fraction=0.1, batch_size=32, seed=2, check_threshold=1e9,
+    crest = CrestTrainer(model, train, fraction=0.1, batch_size=32, warmup_steps=0, seed=2, check_threshold=1e9,
                          displacement="parameters")
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     start = torch.cat([p.detach().reshape(-1) for p in model.parameters()]).clone()
@@ -134,7 +134,8 @@ def test_delta_is_minus_the_sum_of_lr_times_gradients_as_the_reference(digits):
     train, _ = digits
     model = mlp(2)
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
-    crest = CrestTrainer(model, train, fraction=0.1, batch_size=32, seed=2, check_threshold=1e9, optimizer=opt,
+    crest = CrestTrainer(model, train, fraction=0.1, batch_size=32, warmup_steps=0, seed=2, check_threshold=1e9,
+                         optimizer=opt,
                          adapt=False)
     expected, lrs = None, [0.05, 0.05, 0.02, 0.02, 0.01]
     for step, (x, y, w, _) in enumerate(crest.batches(steps=5)):
@@ -165,12 +166,30 @@ def test_delta_is_minus_the_sum_of_lr_times_gradients_as_the_reference(digits):
 def test_gradients_displacement_needs_the_optimizer(digits):
     train, _ = digits
     model = mlp(2)
-    crest = CrestTrainer(model, train, fraction=0.1, batch_size=32, seed=2)
+    crest = CrestTrainer(model, train, fraction=0.1, batch_size=32, warmup_steps=0, seed=2)
     crest.reset()
     assert float(crest.displacement_since_reset().abs().sum()) == 0.0  # no step since the reset: δ = 0
     crest.next_batch()
     with pytest.raises(LessdataError, match="pass optimizer="):
         crest.check()
+
+
+def test_default_warmup_is_one_epoch_of_random_batches_as_the_reference(digits):
+    train, _ = digits
+    model = mlp(2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    crest = CrestTrainer(model, train, fraction=0.1, batch_size=32, seed=2, optimizer=opt)
+    assert crest.warmup_steps == crest.steps_per_epoch > 1
+    seen = set()
+    for _ in range(crest.steps_per_epoch):
+        x, y, w, idx = crest.next_batch()
+        seen.update(idx.tolist())
+        opt.zero_grad()
+        weighted_loss(nn.CrossEntropyLoss(reduction="none"), model(x), y, w).backward()
+        opt.step()
+    assert crest.selections == 0 and crest.coreset is None and len(seen) == crest.steps_per_epoch * 32
+    crest.next_batch()
+    assert crest.selections == 1 and crest.reset_step == crest.steps_per_epoch
 
 
 def test_the_same_seed_gives_the_same_run(digits):
@@ -179,7 +198,8 @@ def test_the_same_seed_gives_the_same_run(digits):
     def run():
         model = mlp(3)
         opt = torch.optim.SGD(model.parameters(), lr=0.1)
-        crest = CrestTrainer(model, train, fraction=0.1, batch_size=32, seed=7, check_threshold=0.0, optimizer=opt)
+        crest = CrestTrainer(model, train, fraction=0.1, batch_size=32, warmup_steps=0, seed=7, check_threshold=0.0,
+                             optimizer=opt)
         for x, y, w, _ in crest.batches(steps=5):
             opt.zero_grad()
             weighted_loss(nn.CrossEntropyLoss(reduction="none"), model(x), y, w).backward()
@@ -192,7 +212,7 @@ def test_the_same_seed_gives_the_same_run(digits):
 
 def test_intervals_adapt_to_the_curvature(digits):
     train, _ = digits
-    crest = CrestTrainer(mlp(), train, fraction=0.5, batch_size=32, seed=0)
+    crest = CrestTrainer(mlp(), train, fraction=0.5, batch_size=32, warmup_steps=0, seed=0)
     crest._adapt(4.0)  # the first reset fixes the reference norm
     assert crest.check_interval == 1 and crest.subsets == 5
     crest._adapt(1.0)  # four times flatter: check every 4 steps, 20 mini-batches (capped at steps per epoch)
@@ -203,7 +223,7 @@ def test_intervals_adapt_to_the_curvature(digits):
 
 def test_learned_examples_leave_the_pool_down_to_the_minimum(digits):
     train, _ = digits
-    crest = CrestTrainer(mlp(), train, fraction=0.1, batch_size=32, seed=0, drop_learned=True,
+    crest = CrestTrainer(mlp(), train, fraction=0.1, batch_size=32, warmup_steps=0, seed=0, drop_learned=True,
                          drop_threshold=100.0, drop_window=1, min_pool_fraction=0.5)
     crest.reset()
     seen = crest.union.copy()
@@ -212,7 +232,7 @@ def test_learned_examples_leave_the_pool_down_to_the_minimum(digits):
     for _ in range(3):
         crest.reset()
     assert len(crest.pool) >= 700 and any(e["event"] == "drop" for e in crest.log)
-    strict = CrestTrainer(mlp(), train, fraction=0.1, batch_size=32, seed=0, drop_learned=True,
+    strict = CrestTrainer(mlp(), train, fraction=0.1, batch_size=32, warmup_steps=0, seed=0, drop_learned=True,
                           drop_threshold=1e-6, drop_window=1)
     strict.reset()
     strict.reset()
@@ -231,7 +251,7 @@ def test_learned_examples_leave_the_pool_down_to_the_minimum(digits):
     ({"subset_size": 10}, "smaller than the mini-batch size"),
     ({"beta2": 1.5}, "beta2"),
     ({"labels": np.zeros(3)}, "labels has 3 entries"),
-    ({"warmup_steps": -1}, "CrestTrainer: warmup_steps must be an int ≥ 0, got -1"),
+    ({"warmup_steps": -1}, "CrestTrainer: warmup_steps must be an int ≥ 0 or None, got -1"),
     ({"seed": "0"}, "CrestTrainer: seed must be an int ≥ 0, got '0'"),
 ])
 def test_bad_trainer_inputs_get_one_line_errors(digits, kwargs, message):

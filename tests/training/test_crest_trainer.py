@@ -37,7 +37,7 @@ def mlp(seed=0):
 
 def test_checks_reuse_the_union_fetched_at_the_reset(digits):
     data = Counting(digits_arrays(digits))
-    crest = CrestTrainer(mlp(), data, fraction=0.1, batch_size=32, seed=0, adapt=False)
+    crest = CrestTrainer(mlp(), data, fraction=0.1, batch_size=32, warmup_steps=0, seed=0, adapt=False)
     reads = data.reads  # the labels, read once
     crest.reset()
     # the union once, for the selection, the quadratic model and the checks; nothing else
@@ -61,7 +61,8 @@ def test_batched_and_per_item_data_give_the_same_run(digits):
     def run(data):
         model = mlp(1)
         opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-        crest = CrestTrainer(model, data, fraction=0.1, batch_size=32, seed=4, check_threshold=0.0, optimizer=opt)
+        crest = CrestTrainer(model, data, fraction=0.1, batch_size=32, warmup_steps=0, seed=4, check_threshold=0.0,
+                             optimizer=opt)
         for x, y, w, _ in crest.batches(steps=6):
             opt.zero_grad()
             weighted_loss(nn.CrossEntropyLoss(reduction="none"), model(x), y, w).backward()
@@ -78,6 +79,7 @@ def test_a_union_too_large_for_the_device_stays_on_the_host(digits, monkeypatch)
     import lessdata.training.crest as crest_module
 
     monkeypatch.setattr(crest_module, "_DEVICE_CACHE_BYTES", 0)
-    crest = CrestTrainer(mlp(), digits_arrays(digits), fraction=0.1, batch_size=32, seed=0, eval_batch_size=100)
+    crest = CrestTrainer(mlp(), digits_arrays(digits), fraction=0.1, batch_size=32, warmup_steps=0, seed=0,
+                         eval_batch_size=100)
     crest.reset()
     assert crest._union_x.device.type == "cpu" and crest.check().true_loss > 0
