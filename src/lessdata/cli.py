@@ -129,13 +129,14 @@ app = typer.Typer(
 # ------------------------------------------------------------------------------------------------ helpers
 @contextlib.contextmanager
 def _show_logs(console: Console, quiet: bool):
-    """Show the "lessdata" logger's INFO messages (e.g. the switch to a sparse kNN graph) on ``console``."""
+    """Show the "lessdata" logger's INFO messages (e.g. the switch to a sparse kNN graph) on ``console``;
+    ``quiet`` shows errors only."""
     logger = logging.getLogger("lessdata")
-    handler = RichHandler(console=console, level=logging.WARNING if quiet else logging.INFO,
-                          show_time=False, show_path=False, markup=False)
+    level = logging.ERROR if quiet else logging.INFO
+    handler = RichHandler(console=console, level=level, show_time=False, show_path=False, markup=False)
     old_level, old_propagate = logger.level, logger.propagate
     logger.addHandler(handler)
-    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+    logger.setLevel(level)
     logger.propagate = False  # shown here once, not again by a root handler
     try:
         yield
