@@ -40,7 +40,8 @@ def test_every_new_method_runs_on_digits_in_quick_mode(new_methods_run):
         assert len(history) == 2, method
         assert all(0.0 <= e["test_accuracy"] <= 1.0 for e in history), method
         assert history[-1]["selections"] >= 1, method
-        assert history[0]["selection_seconds"] > 0, method
+        # CREST's first epoch is its warm-up on random batches (the reference's): no selection before epoch 1
+        assert history[1 if method == "crest" else 0]["selection_seconds"] > 0, method
         clock = [e["cumulative_seconds"] for e in history]
         assert clock == sorted(clock) and clock[-1] >= sum(e["selection_seconds"] for e in history) - 1e-9
         if method not in ("crest",):
