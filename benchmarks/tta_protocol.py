@@ -93,8 +93,8 @@ def main(argv=None) -> None:
     command = "python benchmarks/tta_protocol.py (" + " ; ".join(
         f"python benchmarks/tta.py {' '.join(COMMON)} --methods {m} --name {n}" for n, m in PARTS.items()) + ")"
     merged = merge_files(paths, args.out, name="tta_protocol", command=command)
-    regenerate(merged["files"]["json"], title="Time to accuracy, the papers' protocol (reduced CPU setting): "
-               "Fashion-MNIST 10k, LeNet, 15 epochs, 10%", notes=NOTES)
+    regenerate(merged["files"]["json"], title="Papers' protocol, reduced: Fashion-MNIST 10k, LeNet, 15 epochs",
+               notes=NOTES)
     print(f"wrote {merged['files']['markdown']}")
 
 
