@@ -16,7 +16,7 @@ Example:
     ...          "total_seconds_mean": 100.0, "history_means": []},
     ...         {"method": "random", "label": "random", "fraction": 0.1, "final_accuracy_mean": 0.85,
     ...          "total_seconds_mean": 20.0, "history_means": []}]
-    >>> add_protocol({"rows": rows}, runs=[], accuracies=())["rows"][1]["relative_error"]
+    >>> round(add_protocol({"rows": rows}, runs=[], accuracies=())["rows"][1]["relative_error"], 6)
     0.5
 """
 
