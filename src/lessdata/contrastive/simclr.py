@@ -6,11 +6,11 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .._validation import POSITIVE_INT, POSITIVE_NUMBER, Interval, check_param
 from ..errors import LessdataError
+from ..training import probe_accuracy
 from ._common import _batched, _device_of, _labels, _resolve_device, _subset_and_weights
 from .images import augment, image_tensor
 from .loop import ContrastiveRun, _seeded, _train
@@ -127,20 +127,4 @@ def linear_probe(encoder: nn.Module, train, test, *, max_iter: int = 200, weight
     Zt = torch.from_numpy(embed(encoder, test[0], batch_size=batch_size)).to(device)
     y = _labels(train[1], len(Z), "train").to(device)
     yt = _labels(test[1], len(Zt), "test").to(device)
-    mean, std = Z.mean(0), Z.std(0).clamp(min=1e-6)
-    Z, Zt = (Z - mean) / std, (Zt - mean) / std
-    classes = int(max(y.max(), yt.max())) + 1
-    W = torch.zeros(Z.shape[1], classes, device=device, requires_grad=True)
-    b = torch.zeros(classes, device=device, requires_grad=True)
-    lbfgs = torch.optim.LBFGS([W, b], lr=1.0, max_iter=max_iter, history_size=10, line_search_fn="strong_wolfe")
-
-    def closure():
-        lbfgs.zero_grad()
-        loss = F.cross_entropy(Z @ W + b, y) + weight_decay * (W * W).sum()
-        loss.backward()
-        return loss
-
-    with torch.enable_grad():
-        lbfgs.step(closure)
-    with torch.no_grad():
-        return float(((Zt @ W + b).argmax(1) == yt).float().mean())
+    return probe_accuracy(Z, y, Zt, yt, weight_decay=weight_decay, max_iter=max_iter)

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import LessdataError
+from ..training import probe_accuracy
 from ._core import FlatModel, check_class_labels, check_images, positive_int, resolve_device
 from .buffer import ExpertBuffer
 from .distilled import DistilledSet
@@ -124,24 +125,7 @@ def linear_probe_accuracy(encoder: nn.Module, train_images, train_labels, test_i
     """Test accuracy of multinomial logistic regression (L-BFGS, L2 ``weight_decay``) on frozen, standardised
     ``encoder`` features."""
     Z, Zt = _features(encoder, train_images), _features(encoder, test_images)
-    mean, std = Z.mean(0), Z.std(0).clamp(min=1e-6)
-    Z, Zt = (Z - mean) / std, (Zt - mean) / std
-    y, yt = train_labels.long(), test_labels.long()
-    classes = int(max(y.max(), yt.max())) + 1
-    W = torch.zeros(Z.shape[1], classes, requires_grad=True)
-    b = torch.zeros(classes, requires_grad=True)
-    lbfgs = torch.optim.LBFGS([W, b], lr=1.0, max_iter=max_iter, history_size=10, line_search_fn="strong_wolfe")
-
-    def closure():
-        lbfgs.zero_grad()
-        loss = F.cross_entropy(Z @ W + b, y) + weight_decay * (W * W).sum()
-        loss.backward()
-        return loss
-
-    with torch.enable_grad():
-        lbfgs.step(closure)
-    with torch.no_grad():
-        return float(((Zt @ W + b).argmax(1) == yt).float().mean())
+    return probe_accuracy(Z, train_labels, Zt, test_labels, weight_decay=weight_decay, max_iter=max_iter)
 
 
 def label_fraction_subset(labels: torch.Tensor, fraction: float, seed: int) -> torch.Tensor:

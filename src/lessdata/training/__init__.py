@@ -34,6 +34,7 @@ Example::
 from .crest import CheckResult, CrestTrainer, QuadraticModel
 from .early_scores import early_training_scores
 from .fit import BatchResult, Callback, FitResult, evaluate, fit
+from .probe import probe_accuracy
 from .rho_loss import RhoLossSelector, irreducible_losses, train_irreducible_model
 from .samplers import CoresetLoader, CoresetSampler, weighted_loss
 from .schedules import EveryKEpochs, FullData, RS2Rounds, Schedule, SelectOnce, WarmStart
@@ -76,6 +77,7 @@ __all__ = [
     "gradient_selector",
     "gradmatch_selector",
     "irreducible_losses",
+    "probe_accuracy",
     "train_irreducible_model",
     "weighted_loss",
 ]
