@@ -34,7 +34,7 @@ Example::
 
 from .captions import ADJECTIVES, CAPTION_TEMPLATES, FASHION_MNIST_NAMES, PROMPT_TEMPLATES, Captions, make_captions
 from .checkpoint import load_model, save_model
-from .clip import class_prompt_embeddings, clip_embeddings, train_clip, zero_shot_accuracy
+from .clip import class_prompt_embeddings, clip_embeddings, train_clip, zero_shot_accuracy, zero_shot_classify
 from .images import augment, image_tensor
 from .loop import ContrastiveRun
 from .losses import clip_loss, nt_xent
@@ -75,4 +75,5 @@ __all__ = [
     "train_safeclip",
     "train_simclr",
     "zero_shot_accuracy",
+    "zero_shot_classify",
 ]

@@ -137,16 +137,22 @@ def zero_shot_accuracy(model: TinyCLIP, images, labels, class_names: Sequence[st
         >>> 0 <= zero_shot_accuracy(model, np.zeros((4, 28, 28), np.uint8), np.array([0, 1, 2, 3])) <= 1
         True
     """
-    data = image_tensor(images, _device_of(model))
-    y = _labels(labels, len(data), "test").numpy()
+    y = _labels(labels, len(images), "test").numpy()
     if y.max() >= len(class_names):
         raise LessdataError(f"label {int(y.max())} has no class name ({len(class_names)} given)")
+    predicted = zero_shot_classify(model, images, class_names, templates, batch_size=batch_size)
+    return float((predicted == y).mean())
+
+
+def zero_shot_classify(model: TinyCLIP, images, class_names: Sequence[str] = FASHION_MNIST_NAMES,
+                       templates: Sequence[str] = PROMPT_TEMPLATES, *, batch_size: int = 1024) -> np.ndarray:
+    """The zero-shot class of each image (prompt ensembling, as :func:`zero_shot_accuracy`)."""
+    data = image_tensor(images, _device_of(model))
     was_training = model.training
     model.eval()
     try:
         v = _normalized(_batched(lambda s: model.encode_image(data[s]), len(data),
-                                 int(check_param("zero_shot_accuracy", "batch_size", batch_size, POSITIVE_INT))))
+                                 int(check_param("zero_shot_classify", "batch_size", batch_size, POSITIVE_INT))))
     finally:
         model.train(was_training)
-    predicted = zero_shot_classes(v, class_prompt_embeddings(model, class_names, templates))
-    return float((predicted == y).mean())
+    return zero_shot_classes(v, class_prompt_embeddings(model, class_names, templates))

@@ -29,28 +29,17 @@ from ..data import (
     targeted_image_text_poison,
 )
 from ..errors import LessdataError
-from ..signals.embeddings import zero_shot_classes
-from ._common import _batched, _device_of, _normalized
-from .captions import CAPTION_TEMPLATES, FASHION_MNIST_NAMES, PROMPT_TEMPLATES, make_captions
-from .clip import class_prompt_embeddings, train_clip, zero_shot_accuracy
-from .images import image_tensor
+from .captions import CAPTION_TEMPLATES, FASHION_MNIST_NAMES, make_captions
+from .clip import train_clip, zero_shot_accuracy, zero_shot_classify
 from .safeclip import train_safeclip
 
-__all__ = ["ARMS", "ATTACKS", "clip_poisoning_run", "zero_shot_classify"]
+__all__ = ["ARMS", "ATTACKS", "clip_poisoning_run"]
 
 ARMS = ("clip", "safeclip")
 ATTACKS = ("targeted", "backdoor")
 
 
 @torch.no_grad()
-def zero_shot_classify(model, images, class_names=FASHION_MNIST_NAMES, templates=PROMPT_TEMPLATES) -> np.ndarray:
-    """The zero-shot class of each image (prompt ensembling, as :func:`zero_shot_accuracy`)."""
-    data = image_tensor(images, _device_of(model))
-    model.eval()
-    v = _normalized(_batched(lambda s: model.encode_image(data[s]), len(data), 1024))
-    return zero_shot_classes(v, class_prompt_embeddings(model, class_names, templates))
-
-
 def clip_poisoning_run(arm: str = "safeclip", attack: str = "targeted", *, train_size: int = 5000,
                        test_size: int = 2000, epochs: int = 15, unimodal_epochs: int = 3,
                        clip_warmup_epochs: int = 1, n_targets: int = 10, n_poisons: int = 10,
