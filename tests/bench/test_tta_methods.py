@@ -16,6 +16,7 @@ from lessdata.bench import TtaConfig, run_tta, summarize
 from lessdata.bench.arms import METHODS, ArmOptions, make_arms
 from lessdata.bench.cli import bench_app
 from lessdata.bench.noise import NoiseTracker, flip_labels, noisy_fraction
+from lessdata.bench.protocol import add_protocol
 from lessdata.bench.tta import load_benchmark_data, merge_files, merge_results
 from lessdata.coreset import Coreset
 from lessdata.errors import LessdataError
@@ -228,7 +229,8 @@ def test_merging_processes_split_by_seed_and_arm_equals_one_run(merged_parts, tm
     keys = ("label", "fraction", "seeds", "epochs", "final_accuracy_mean", "final_accuracy_std", "selections",
             "reached", "best_accuracy_mean")
     assert [{k: r[k] for k in keys} for r in s2["rows"]] == [{k: r[k] for k in keys} for r in s1["rows"]]
-    assert s2 == json.loads(json.dumps(summarize(merged["runs"], 0.01)))  # recomputed from the joined runs
+    recomputed = add_protocol(summarize(merged["runs"], 0.01), merged["runs"])  # from the joined runs
+    assert s2 == json.loads(json.dumps(recomputed))
     assert merged["settings"]["seed_list"] == [0, 1] and merged["settings"]["seeds"] == 2
     assert [p["seed_list"] for p in merged["settings"]["parts"]] == [[0], [1], [1]]
     assert merged["settings"]["methods"] == ["full", "random", "craig"]
