@@ -144,6 +144,7 @@ def zero_shot_accuracy(model: TinyCLIP, images, labels, class_names: Sequence[st
     return float((predicted == y).mean())
 
 
+@torch.no_grad()
 def zero_shot_classify(model: TinyCLIP, images, class_names: Sequence[str] = FASHION_MNIST_NAMES,
                        templates: Sequence[str] = PROMPT_TEMPLATES, *, batch_size: int = 1024) -> np.ndarray:
     """The zero-shot class of each image (prompt ensembling, as :func:`zero_shot_accuracy`)."""

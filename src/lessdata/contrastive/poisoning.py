@@ -16,7 +16,6 @@ import time
 from typing import Any
 
 import numpy as np
-import torch
 
 from .._validation import POSITIVE_INT, Interval, check_choice, check_param
 from ..data import (
@@ -39,7 +38,6 @@ ARMS = ("clip", "safeclip")
 ATTACKS = ("targeted", "backdoor")
 
 
-@torch.no_grad()
 def clip_poisoning_run(arm: str = "safeclip", attack: str = "targeted", *, train_size: int = 5000,
                        test_size: int = 2000, epochs: int = 15, unimodal_epochs: int = 3,
                        clip_warmup_epochs: int = 1, n_targets: int = 10, n_poisons: int = 10,
