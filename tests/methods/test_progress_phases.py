@@ -1,6 +1,7 @@
 """The progress bar names the phase of facility-location work: building the similarity, then selecting."""
 
 import io
+import threading
 
 import numpy as np
 from rich.console import Console
@@ -17,21 +18,23 @@ class Recorder:
         self.total, self.events = None, []
 
     def update(self, n=1):
-        self.events.append(("update", n))
+        self.events.append(("update", n, threading.get_ident()))
 
     def set_description(self, text):
-        self.events.append(("describe", text))
+        self.events.append(("describe", text, threading.get_ident()))
 
 
 def _phases(events):
-    """The descriptions in order, with the number of picks counted after each."""
-    out = []
-    for kind, value in events:
+    """The descriptions in order, with the number of picks counted after each. Parts may run on threads at
+    the same time, so each thread's events are read on their own (a part's work stays on one thread)."""
+    out, current = [], {}
+    for kind, value, thread in events:
         if kind == "describe":
-            out.append([value, 0])
+            current[thread] = [value, 0]
+            out.append(current[thread])
         else:
-            assert out, "a pick was counted before any phase was named"
-            out[-1][1] += value
+            assert thread in current, "a pick was counted before any phase was named"
+            current[thread][1] += value
     return [tuple(item) for item in out]
 
 
