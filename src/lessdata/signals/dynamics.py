@@ -44,8 +44,6 @@ Examples:
 
 from __future__ import annotations
 
-import json
-import math
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -53,15 +51,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .._io import atomic_path
 from ..data.torch_data import iter_batches
 from ..errors import LessdataError
-from .gradients import _size, find_last_linear, model_device
+from .dynamics_grand import (
+    _as_targets,
+    _gradient_norms_loop,  # noqa: F401  (tests import it from here)
+    grand_scores,
+)
+from .dynamics_io import _DTYPES, _FORMAT_VERSION, _load, _save  # noqa: F401  (_FORMAT_VERSION: kept here too)
+from .gradients import _size, model_device
 from .statistics import cartography_statistics, forgetting_events
 
 FIELDS = ("loss", "correct", "confidence", "error_norm")
-_DTYPES = {"float32": np.float32, "float16": np.float16}
-_FORMAT_VERSION = 1
 
 __all__ = [
     "FIELDS",
@@ -405,56 +406,12 @@ class DynamicsRecorder:
     # ------------------------------------------------------------------------------- save / load
     def save(self, path: str | os.PathLike) -> Path:
         """Write to an ``.npz`` file atomically; :meth:`load` reads it back."""
-        path = Path(path)
-        if path.suffix.lower() != ".npz":
-            raise LessdataError(f"cannot save training dynamics as {path.name!r}: use a .npz file name")
-        if self._n is None:
-            raise LessdataError("the recorder is empty: nothing to save")
-        meta = {"format": "lessdata.dynamics", "format_version": _FORMAT_VERSION, "n": self._n,
-                "fields": list(self.fields), "logits": self.keep_logits, "dtype": self.dtype,
-                "columns": self.columns}
-        arrays = {f"field_{name}": self._view(name) for name in self.fields}
-        if self._logits is not None:
-            arrays["logits"] = self.logits
-        with atomic_path(path) as tmp:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, targets=self.targets, meta=np.array(json.dumps(meta)), **arrays)
-        return path
+        return _save(self, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> DynamicsRecorder:
         """Read a recorder written by :meth:`save`."""
-        path = Path(path)
-        if not path.exists():
-            raise LessdataError(f"no such file: {path}")
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                if "meta" not in z.files:
-                    raise LessdataError(f"{path} is an .npz file but not lessdata training dynamics")
-                meta = json.loads(str(z["meta"]))
-                if meta.get("format") != "lessdata.dynamics":
-                    raise LessdataError(f"{path} is an .npz file but not lessdata training dynamics")
-                arrays = {name: z[f"field_{name}"] for name in meta["fields"]}
-                logits = z["logits"] if "logits" in z.files else None
-                targets = z["targets"]
-        except LessdataError:
-            raise
-        except Exception as exc:
-            raise LessdataError(f"{path} is not readable lessdata training dynamics "
-                                f"({type(exc).__name__}: {exc})") from None
-        columns = len(meta["columns"])
-        out = cls(meta["n"], logits=meta["logits"], fields=meta["fields"], dtype=meta["dtype"],
-                  columns=max(columns, 1))
-        out.columns = list(meta["columns"])
-        for name, arr in arrays.items():
-            if arr.shape != (out.n, columns):
-                raise LessdataError(f"{path}: field {name!r} has shape {arr.shape}, expected {(out.n, columns)}")
-            out._data[name][:, :columns] = arr
-        if logits is not None:
-            out._logits = np.full((out.n, out._capacity, logits.shape[2]), np.nan, dtype=_DTYPES[out.dtype])
-            out._logits[:, :columns] = logits
-        out.targets = targets.astype(np.int64)
-        return out
+        return _load(cls, path)
 
 
 # ---------------------------------------------------------------------------------- helpers
@@ -471,20 +428,6 @@ def _as_index_array(indices) -> np.ndarray:
         raise LessdataError(f"indices must be a 1-D array of integer dataset indices, got shape {idx.shape} "
                             f"dtype {idx.dtype}")
     return idx.astype(np.int64)
-
-
-def _as_targets(targets, b: int, num_classes: int):
-    y = torch.as_tensor(targets).detach().reshape(-1)
-    if y.shape[0] != b:
-        raise LessdataError(f"got {y.shape[0]} targets for a batch of {b} examples")
-    if y.is_floating_point():
-        if not torch.equal(y, y.round()):
-            raise LessdataError("targets must be integer class ids")
-    y = y.long()
-    if b and (int(y.min()) < 0 or int(y.max()) >= num_classes):
-        bad = int(y.min()) if int(y.min()) < 0 else int(y.max())
-        raise LessdataError(f"target {bad} is out of range for logits with {num_classes} classes")
-    return y
 
 
 def _fill_forward(values: np.ndarray) -> np.ndarray:
@@ -541,88 +484,3 @@ def el2n_scores(model, data, labels=None, *, batch_size: int = 512, device=None)
     rec = record_checkpoint(model, data, labels, recorder=DynamicsRecorder(fields=("error_norm",)),
                             batch_size=batch_size, device=device)
     return rec.error_norm[:, 0].astype(np.float32)
-
-
-def grand_scores(model, data, labels=None, *, last_layer: bool = False, batch_size: int = 64,
-                 device=None) -> np.ndarray:
-    """GraNd (Paul et al., 2021): the norm of each example's cross-entropy gradient, float32 ``(n,)``.
-
-    By default the gradient with respect to all trainable parameters, computed per example with
-    ``torch.func`` (``vmap`` over ``grad``), in eval mode (so BatchNorm uses its running statistics);
-    models ``vmap`` cannot trace fall back to one backward pass per example. ``last_layer=True`` uses
-    only the last ``nn.Linear`` layer, in closed form ``||p - e_y|| · sqrt(||h||² + 1)`` (one forward pass;
-    without the ``+ 1`` when the layer has no bias). Paul et al. compute it at initialisation, averaged
-    over 10 initialisations; see :func:`lessdata.training.early_training_scores`.
-    """
-    device = model_device(model) if device is None else torch.device(device)
-    modes = {module: module.training for module in model.modules()}
-    chunks = []
-    try:
-        model.eval()
-        if last_layer:
-            _, linear = find_last_linear(model)
-            captured = {}
-            handle = linear.register_forward_hook(lambda m, i, o: captured.__setitem__("h", i[0]))
-            try:
-                with torch.no_grad():
-                    for x, y in iter_batches(data, labels, batch_size=max(batch_size, 256)):
-                        y = _need_labels(y, "grand_scores")
-                        logits = model(x.to(device))
-                        y = _as_targets(y, len(x), logits.shape[1]).to(device)
-                        probs = torch.softmax(logits.float(), dim=1)
-                        probs[torch.arange(len(y), device=probs.device), y] -= 1.0
-                        h2 = captured["h"].float().reshape(len(x), -1).square().sum(dim=1)
-                        if linear.bias is not None:
-                            h2 = h2 + 1.0
-                        chunks.append((probs.norm(dim=1) * h2.sqrt()).cpu().numpy())
-            finally:
-                handle.remove()
-        else:
-            params = {k: v.detach() for k, v in model.named_parameters() if v.requires_grad}
-            if not params:
-                raise LessdataError("the model has no trainable parameters to take gradients of")
-            for x, y in iter_batches(data, labels, batch_size=batch_size):
-                x, y = x.to(device), _need_labels(y, "grand_scores").to(device)
-                with torch.no_grad():  # check the labels against the model's outputs before differentiating
-                    y = _as_targets(y, len(x), model(x).shape[1])
-                chunks.append(_gradient_norms(model, params, x, y))
-    finally:
-        for module, training in modes.items():
-            module.train(training)
-    if not chunks:
-        raise LessdataError("no examples to score: the data is empty")
-    return np.concatenate(chunks).astype(np.float32)
-
-
-def _need_labels(y, what: str):
-    if y is None:
-        raise LessdataError(f"{what} needs class labels: pass labels= or data that yields (x, y)")
-    return y
-
-
-def _gradient_norms(model, params, x, y) -> np.ndarray:
-    from torch.func import functional_call, grad, vmap
-
-    buffers = {k: v.detach() for k, v in model.named_buffers()}
-
-    def loss_one(p, xi, yi):
-        out = functional_call(model, (p, buffers), (xi.unsqueeze(0),))
-        return torch.nn.functional.cross_entropy(out, yi.reshape(1).long())
-
-    try:
-        grads = vmap(grad(loss_one), in_dims=(None, 0, 0))(params, x, y)
-        total = sum(g.reshape(len(x), -1).float().square().sum(dim=1) for g in grads.values())
-        return total.sqrt().cpu().numpy()
-    except (RuntimeError, NotImplementedError):  # an op vmap cannot batch: one backward pass per example
-        return _gradient_norms_loop(model, params, x, y)
-
-
-def _gradient_norms_loop(model, params, x, y) -> np.ndarray:
-    names = list(params)
-    live = dict(model.named_parameters())
-    out = np.empty(len(x), dtype=np.float32)
-    for i in range(len(x)):
-        loss = torch.nn.functional.cross_entropy(model(x[i : i + 1]), y[i : i + 1].long())
-        grads = torch.autograd.grad(loss, [live[k] for k in names], allow_unused=True)
-        out[i] = math.sqrt(sum(float(g.float().square().sum()) for g in grads if g is not None))
-    return out

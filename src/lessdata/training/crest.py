@@ -75,7 +75,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -88,43 +87,16 @@ from ..data.torch_data import batch_fetcher, dataset_labels, split_batch
 from ..errors import LessdataError
 from ..methods.crest import minibatch_coresets, random_subset_size, random_subsets
 from ..signals.gradients import model_device
-from ..signals.hessian import CurvatureEMA, hutchinson_diagonal
+from ..signals.hessian import CurvatureEMA
 from ..submodular.optimizers import OPTIMIZERS
-from .fit import BatchResult, FitResult, _hook, _make_lr_schedule, _make_optimizer, evaluate
-from .samplers import CoresetLoader, _weighted_mean
+from .crest_check import CheckResult, QuadraticModel, _ForwardPasses
+from .crest_fit import _crest_fit
+from .samplers import CoresetLoader
 from .selectors import call_seed
 
 __all__ = ["CheckResult", "CrestTrainer", "QuadraticModel"]
 
 _DEVICE_CACHE_BYTES = 1 << 30  # the union's inputs stay on the training device up to this size
-
-
-@dataclass
-class QuadraticModel:
-    """CREST's model of the loss around the reset point ``origin``: ``loss + δᵀg + ½ δᵀ diag(curvature) δ``."""
-
-    loss: float
-    gradient: torch.Tensor
-    curvature: torch.Tensor
-    origin: torch.Tensor
-    curvature_norm: float
-
-    def predict(self, delta: torch.Tensor) -> float:
-        """The approximate loss at ``origin + delta`` (flat parameter vector)."""
-        d = delta.double()
-        return float(self.loss + d @ self.gradient.double() + 0.5 * (d * self.curvature.double()) @ d)
-
-
-@dataclass
-class CheckResult:
-    """One validity check: the true loss on the random subsets against the quadratic model's prediction."""
-
-    step: int
-    true_loss: float
-    approx_loss: float
-    difference: float
-    threshold: float
-    valid: bool
 
 
 _POSITIVE_INT = [Interval(int, 1, None)]
@@ -152,7 +124,7 @@ _PARAMETER_CONSTRAINTS = {
 }
 
 
-class CrestTrainer:
+class CrestTrainer(_ForwardPasses):
     """CREST (Yang, Kang, Mirzasoleiman, ICML 2023) for your training loop or :meth:`fit`; see the module docs.
 
     Args:
@@ -354,25 +326,6 @@ class CrestTrainer:
         return self._delta
 
     # ------------------------------------------------------------------------------------ forward passes
-    def _params(self) -> list[torch.Tensor]:
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        if not params:
-            raise LessdataError("the model has no trainable parameters")
-        return params
-
-    def _flat_params(self) -> torch.Tensor:
-        return torch.cat([p.detach().reshape(-1) for p in self._params()]).clone()
-
-    def _eval_mode(self):
-        modes = {module: module.training for module in self.model.modules()}
-        self.model.eval()
-        return modes
-
-    @staticmethod
-    def _restore(modes) -> None:
-        for module, training in modes.items():
-            module.train(training)
-
     def _fetch_union(self, union: np.ndarray) -> None:
         """Fetch the inputs of ``∪R_p`` once per reset (one batched index where the dataset allows it) and keep
         them, with their labels, for the checks and the quadratic model: the union does not change between
@@ -382,41 +335,6 @@ class CrestTrainer:
         self._union_x = x.to(self.device) if on_device else x
         self._union_y = torch.from_numpy(self.labels[union]).to(self.device)
         self._union_top = int(self.labels[union].max())
-
-    def _union_rows(self, indices: np.ndarray) -> torch.Tensor:
-        """Positions of dataset ``indices`` in the (sorted) union."""
-        pos = np.searchsorted(self.union, indices)
-        if not (pos < len(self.union)).all() or not np.array_equal(self.union[pos], indices):
-            raise LessdataError("internal error: the coreset holds examples outside the random subsets")
-        return torch.from_numpy(pos)
-
-    def _losses_and_gradients(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per-example cross-entropy and logit gradients (softmax − one-hot) of the union, eval mode."""
-        modes = self._eval_mode()
-        chunks = []
-        try:
-            with torch.no_grad():
-                for start in range(0, len(self._union_x), self.eval_batch_size):
-                    x = self._union_x[start: start + self.eval_batch_size]
-                    chunks.append(self.model(x.to(self.device)).float())
-        finally:
-            self._restore(modes)
-        logits = torch.cat(chunks)
-        if logits.ndim != 2:
-            raise LessdataError(f"the model must return logits of shape (batch, classes), got {tuple(logits.shape)}")
-        y = self._union_y.to(logits.device)
-        if self._union_top >= logits.shape[1]:
-            raise LessdataError(f"label {self._union_top} is out of range for a model with {logits.shape[1]} outputs")
-        losses = nn.functional.cross_entropy(logits, y, reduction="none")
-        grads = torch.softmax(logits, dim=1)
-        grads[torch.arange(len(y), device=grads.device), y] -= 1.0
-        return losses.cpu().numpy(), grads.cpu().numpy()
-
-    def _record(self, indices: np.ndarray, losses: np.ndarray) -> None:
-        if self._watch is None:
-            return
-        self._watch[self._recorded[indices] % self.drop_window, indices] = losses
-        self._recorded[indices] += 1
 
     # ------------------------------------------------------------------------------------ reset
     def reset(self) -> Coreset:
@@ -453,44 +371,6 @@ class CrestTrainer:
                          "subsets": used_subsets, "check_interval": used_interval, "pool_size": len(self.pool),
                          "coreset_loss": self.quadratic.loss, "curvature_norm": self.quadratic.curvature_norm})
         return coreset
-
-    def _quadratic_model(self, coreset: Coreset) -> QuadraticModel:
-        params = self._params()
-        weights = torch.from_numpy(coreset.normalized_weights())
-        y_all = torch.from_numpy(self.labels[coreset.indices])
-        rows = self._union_rows(coreset.indices)  # the coreset's inputs are already here, in the union's
-        g_sum = d_sum = None
-        loss_sum, norms, seen = 0.0, [], 0
-        modes = self._eval_mode()
-        try:
-            with torch.enable_grad():
-                for start in range(0, len(rows), self.batch_size):
-                    chunk = rows[start: start + self.batch_size]
-                    x = torch.index_select(self._union_x, 0, chunk.to(self._union_x.device))
-                    k = len(x)
-                    y = y_all[seen: seen + k].to(self.device)
-                    w = weights[seen: seen + k].to(self.device)
-                    out = self.model(x.to(self.device))
-                    loss = _weighted_mean(nn.functional.cross_entropy(out, y, reduction="none"), w)
-                    grads, diag = hutchinson_diagonal(loss, params, samples=self.hutchinson_samples,
-                                                      generator=self._generator)
-                    self.ema.update(grads, diag)
-                    g, d = self.ema.gradient * k, self.ema.curvature
-                    g_sum = g if g_sum is None else g_sum + g
-                    d_sum = d * k if d_sum is None else d_sum + d * k
-                    norms.append(float(d.norm()))
-                    loss_sum += float(loss.detach()) * k
-                    seen += k
-        finally:
-            self._restore(modes)
-        origin, start = self._flat_params(), 0
-        self._slots = {}
-        for p in params:
-            self._slots[id(p)] = (start, start + p.numel())
-            start += p.numel()
-        self._delta = torch.zeros(len(origin), dtype=torch.float64, device=origin.device)
-        return QuadraticModel(loss=loss_sum / seen, gradient=g_sum / seen, curvature=d_sum / seen,
-                              origin=origin, curvature_norm=float(np.mean(norms)))
 
     def _adapt(self, curvature_norm: float) -> None:
         if not self.adapt:
@@ -569,74 +449,6 @@ class CrestTrainer:
         Examples:
             >>> result = CrestTrainer(model, train_set, fraction=0.1).fit(test_set, epochs=5)  # doctest: +SKIP
         """
-        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-            raise LessdataError(f"epochs must be a positive integer, got {epochs!r}")
-        torch.manual_seed(self.seed)
-        model, device = self.model, self.device
-        opt = _make_optimizer(optimizer, model.parameters(), lr, momentum, weight_decay)
-        self.watch(opt)
-        scheduler = _make_lr_schedule(lr_schedule, opt, epochs)
-        result = FitResult(n_train=self.n, schedule=repr(self))
-        if progress is not None and hasattr(progress, "total"):
-            progress.total = epochs
-        _hook(callbacks, "on_fit_start", model, self.loader)
-        start, clock = time.perf_counter(), 0.0
-        for epoch in range(epochs):
-            _hook(callbacks, "on_epoch_start", epoch, model, self.loader)
-            tick, overhead = time.perf_counter(), self.overhead_seconds
-            model.train()
-            loss_sum, correct, seen = 0.0, 0, 0
-            for step in range(self.steps_per_epoch):
-                x, y, w, idx = self.next_batch()
-                x, y, w = x.to(device), y.to(device), w.to(device)
-                out = model(x)
-                losses = nn.functional.cross_entropy(out, y, reduction="none")
-                loss = _weighted_mean(losses, w)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                batch_loss = float(loss.detach())
-                loss_sum += batch_loss * y.shape[0]
-                correct += int((out.detach().argmax(dim=1) == y).sum())
-                seen += int(y.shape[0])
-                if callbacks:
-                    _hook(callbacks, "on_batch_end", epoch, model,
-                          BatchResult(epoch, step, idx, out.detach(), y, losses.detach(), w, batch_loss))
-            lr_now = opt.param_groups[0]["lr"]
-            if scheduler is not None:
-                scheduler.step()
-            elapsed = time.perf_counter() - tick
-            selection_seconds = self.overhead_seconds - overhead
-            clock += elapsed
-            tick = time.perf_counter()
-            scores = (evaluate(model, test, self.eval_batch_size, device) if test is not None
-                      else {"accuracy": float("nan"), "loss": float("nan")})
-            record = {
-                "epoch": epoch,
-                "test_accuracy": scores["accuracy"],
-                "test_loss": scores["loss"],
-                "train_loss": loss_sum / seen if seen else float("nan"),
-                "train_accuracy": correct / seen if seen else float("nan"),
-                "train_seconds": elapsed - selection_seconds,
-                "selection_seconds": selection_seconds,
-                "eval_seconds": time.perf_counter() - tick,
-                "cumulative_seconds": clock,
-                "wall_seconds": time.perf_counter() - start,
-                "subset_size": len(self.coreset) if self.coreset is not None else self.n,
-                "fraction": self.fraction,
-                "selections": self.selections,
-                "lr": lr_now,
-                "checks": self.checks,
-                "check_interval": self.check_interval,
-                "subsets": self.subsets,
-                "pool_size": len(self.pool),
-            }
-            _hook(callbacks, "on_epoch_end", epoch, model, record)
-            result.history.append(record)
-            if progress is not None:
-                progress.update(1)
-                if hasattr(progress, "set_postfix"):
-                    progress.set_postfix(acc=f"{record['test_accuracy']:.4f}", loss=f"{record['train_loss']:.4f}")
-        result.schedule = repr(self)
-        _hook(callbacks, "on_fit_end", model, result)
-        return result
+        return _crest_fit(self, test, epochs=epochs, optimizer=optimizer, lr=lr, momentum=momentum,
+                          weight_decay=weight_decay, lr_schedule=lr_schedule, callbacks=callbacks,
+                          progress=progress)
