@@ -24,7 +24,7 @@ LAYERS = {
     "training": 5,                                                              # loaders, schedules, fit, selectors
     "contrastive": 6, "llm": 6, "distill": 6, "robust": 6, "shaping": 6,        # domain packages
     "__init__": 7,                                                              # the public API
-    "bench": 8, "cli": 8, "demo": 8,                                            # harnesses and the command line
+    "bench": 8, "cli": 8, "cli_inputs": 8, "demo": 8,                           # harnesses and the command line
 }
 DOMAIN = {"contrastive", "llm", "distill", "robust", "shaping"}
 HELPERS = {name for name, layer in LAYERS.items() if layer == 0}  # private-looking names, shared on purpose

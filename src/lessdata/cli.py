@@ -14,26 +14,36 @@ thin: the work is done by :func:`lessdata.select`, :class:`lessdata.Coreset` and
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import json
-import logging
 import math
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.logging import RichHandler
 from rich.table import Table
 from typer.core import TyperGroup
 
 from . import __version__
+from .cli_inputs import (  # noqa: F401  (OUTPUT_SUFFIXES: importable from here, as before)
+    OUTPUT_SUFFIXES,
+    check_embedding_options,
+    check_file_exists,
+    check_named_choices,
+    check_output,
+    one_line,
+    parse_params,
+    parse_part_budgets,
+    precheck_budget,
+    read_embeddings,
+    read_input,
+    set_backend,
+    show_logs,
+)
 from .errors import LessdataError
 
-OUTPUT_SUFFIXES = (".npz", ".parquet")
 CLI_METRICS = ("euclidean", "cosine", "rbf")  # "precomputed" needs a similarity matrix: Python API only
 EXIT_BAD_INPUT = 2
 
@@ -48,12 +58,8 @@ _UsageError = _click_class("UsageError")
 _ClickException = _click_class("ClickException")
 
 
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
-
-
 def _fail(message: str, code: int = EXIT_BAD_INPUT):
-    print(f"error: {_one_line(message)}", file=sys.stderr, flush=True)
+    print(f"error: {one_line(message)}", file=sys.stderr, flush=True)
     sys.exit(code)
 
 
@@ -127,115 +133,6 @@ app = typer.Typer(
 
 
 # ------------------------------------------------------------------------------------------------ helpers
-@contextlib.contextmanager
-def _show_logs(console: Console, quiet: bool):
-    """Show the "lessdata" logger's INFO messages (e.g. the switch to a sparse kNN graph) on ``console``;
-    ``quiet`` shows errors only."""
-    logger = logging.getLogger("lessdata")
-    level = logging.ERROR if quiet else logging.INFO
-    handler = RichHandler(console=console, level=level, show_time=False, show_path=False, markup=False)
-    old_level, old_propagate = logger.level, logger.propagate
-    logger.addHandler(handler)
-    logger.setLevel(level)
-    logger.propagate = False  # shown here once, not again by a root handler
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(old_level)
-        logger.propagate = old_propagate
-
-
-def _check_output(path: Path) -> Path:
-    """Fail before any work when the Coreset could not be written to ``path``."""
-    if path.is_dir():
-        raise LessdataError(f"output {path} is a directory")
-    if path.suffix.lower() not in OUTPUT_SUFFIXES:
-        raise LessdataError(f"output {str(path)!r} must end in {' or '.join(OUTPUT_SUFFIXES)}")
-    parent = path.absolute().parent
-    while not parent.exists():  # atomic_path creates missing folders; the first existing one must be a folder
-        parent = parent.parent
-    if not parent.is_dir():
-        raise LessdataError(f"cannot write {path}: {parent} is not a directory")
-    if not os.access(parent, os.W_OK):
-        raise LessdataError(f"cannot write {path}: no permission to write in {parent}")
-    return path
-
-
-def _parse_value(text: str) -> Any:
-    """``--param`` values: int, float, true/false, none/null, a JSON list/object, or else the string."""
-    for kind in (int, float):
-        with contextlib.suppress(ValueError):
-            return kind(text)
-    lowered = text.strip().lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    if lowered in ("none", "null"):
-        return None
-    if text.strip()[:1] in "[{" and text.strip():
-        with contextlib.suppress(json.JSONDecodeError):
-            return json.loads(text)
-    return text
-
-
-def _parse_params(items: list[str]) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise LessdataError(f"--param expects KEY=VALUE, got {item!r}")
-        if key in params:
-            raise LessdataError(f"--param {key} is given twice")
-        params[key] = _parse_value(value.strip())
-    return params
-
-
-def _parse_part_budgets(text: str, labels) -> dict:
-    """``LABEL=COUNT,...`` → ``{label: count}`` with the labels as they appear in the data."""
-    import numpy as np
-
-    if labels is None:
-        raise LessdataError("--budget-per-part needs --labels (or labels in the input file)")
-    plain = [label.item() if isinstance(label, np.generic) else label for label in np.unique(labels)]
-    by_name = {str(label): label for label in plain}
-    budgets = {}
-    for item in text.split(","):
-        name, sep, count = item.partition("=")
-        name = name.strip()
-        if not sep or not name:
-            raise LessdataError(f"--budget-per-part expects LABEL=COUNT,..., got {item.strip()!r}")
-        if name not in by_name:
-            known = ", ".join(list(by_name)[:20]) + (", ..." if len(by_name) > 20 else "")
-            raise LessdataError(f"--budget-per-part names label {name!r}, not in the labels ({known})")
-        try:
-            value = int(count)
-        except ValueError:
-            raise LessdataError(f"--budget-per-part count {count!r} for {name!r} is not an integer") from None
-        label = by_name[name]
-        if label in budgets:
-            raise LessdataError(f"--budget-per-part gives label {name!r} twice")
-        budgets[label] = value
-    if sum(budgets.values()) < 1:
-        raise LessdataError("--budget-per-part must select at least one point in total")
-    return budgets
-
-
-def _precheck_budget(fraction, budget, per_part) -> None:
-    """Fail before reading the data when the budget options cannot work whatever the data is."""
-    from ._validation import resolve_budget
-
-    options = (("--fraction", fraction), ("--budget", budget), ("--budget-per-part", per_part))
-    given = [name for name, value in options if value is not None]
-    if len(given) != 1:
-        raise LessdataError(
-            "give exactly one of --fraction, --budget or --budget-per-part"
-            + (f" (got {' and '.join(given)})" if given else "")
-        )
-    if per_part is None:
-        resolve_budget(2**62, fraction=fraction, budget=budget)  # range checks; "more than n" comes later
-
-
 def _print_fields(console: Console, rows: list[tuple[str, str]]) -> None:
     """Aligned ``key  value`` lines, never truncated or wrapped (paths stay copy-pasteable)."""
     width = max(len(key) for key, _ in rows)
@@ -336,10 +233,10 @@ def select(
     from ._progress import rich_progress
     from .methods import get_method
 
-    output = _check_output(output)
-    _precheck_budget(fraction, budget, budget_per_part)
+    output = check_output(output)
+    precheck_budget(fraction, budget, budget_per_part)
     cls = get_method(method)
-    params = _parse_params(param or [])
+    params = parse_params(param or [])
     named = {"metric": metric, "optimizer": optimizer, "epsilon": epsilon, "budget_policy": budget_policy}
     for key, value in named.items():
         if value is None:
@@ -349,27 +246,27 @@ def select(
         params[key] = value
     if metric is not None and metric not in CLI_METRICS:
         raise LessdataError(f"unknown metric {metric!r}; choose one of: {', '.join(CLI_METRICS)}")
-    _check_named_choices(optimizer, budget_policy)
-    _set_backend(params, cls, method, backend, address)
+    check_named_choices(optimizer, budget_policy)
+    set_backend(params, cls, method, backend, address)
     embedding_files = {"text": text_emb, "partial_image": partial_image_emb, "partial_text": partial_text_emb,
                        "class_prompts": class_prompts}
-    _check_embedding_options(cls, method, params, input, image_emb, embedding_files)
+    check_embedding_options(cls, method, params, input, image_emb, embedding_files)
     cls(**params)  # reject unknown parameters before reading the data
 
     err = Console(stderr=True)
     if image_emb is not None:
-        _check_file_exists(image_emb, "--image-emb")
-        X, y = _read_input(image_emb, features, labels)
+        check_file_exists(image_emb, "--image-emb")
+        X, y = read_input(image_emb, features, labels)
     else:
-        X, y = _read_input(input, features, labels)
-    params.update(_read_embeddings(X, embedding_files, "--image-emb" if image_emb is not None else "INPUT"))
+        X, y = read_input(input, features, labels)
+    params.update(read_embeddings(X, embedding_files, "--image-emb" if image_emb is not None else "INPUT"))
     if budget_per_part is not None:
-        budget = _parse_part_budgets(budget_per_part, y)
+        budget = parse_part_budgets(budget_per_part, y)
     if backend == "ray":  # after the input is read and checked: a bad file fails before any connection
         from .backends.ray import connect
 
         connect(address)
-    with _show_logs(err, quiet), rich_progress(err, f"selecting ({method})", enabled=not quiet) as bar:
+    with show_logs(err, quiet), rich_progress(err, f"selecting ({method})", enabled=not quiet) as bar:
         cs = lessdata.select(X, fraction=fraction, budget=budget, method=method, labels=y, seed=seed,
                              progress=bar, **params)
     cs.save(output)
@@ -383,138 +280,6 @@ def select(
         rows.append(("parts", f"{len(cs.params.get('partition_labels') or cs.partition_counts())}"))
     rows.append(("written to", str(output)))
     _print_fields(out, rows)
-
-
-def _set_backend(params, cls, method, backend, address) -> None:
-    """``--backend`` / ``--address`` → the method's ``backend`` parameter (checked before any work)."""
-    from .backends import BACKENDS
-
-    if backend not in BACKENDS:
-        raise LessdataError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
-    if address is not None and backend != "ray":
-        raise LessdataError("--address is the Ray cluster address: it needs --backend ray")
-    if backend == "local":
-        return
-    if "backend" not in cls.defaults:
-        raise LessdataError(f"method {method!r} does not run partitioned selection: --backend does not apply")
-    if "backend" in params:
-        raise LessdataError("--backend and --param backend= are both given")
-    params["backend"] = backend
-
-
-def _read_input(input: Path, features, labels):
-    """``(X, y)`` from a feature file, or from a folder of signal shards (read in ``id`` order)."""
-    from .data import read_labels, read_table
-    from .data.arrays import LABEL_SUFFIXES
-
-    if not input.is_dir():
-        return read_table(input, features=features, labels=labels)
-    from .signals.pipeline import is_signal_dir, read_signals
-
-    if not is_signal_dir(input):
-        raise LessdataError(f"input {input} is a folder but not one of signal shards (written by compute_signals)")
-    if features is not None:
-        raise LessdataError("--features selects table columns; signal shards have one signal column")
-    label_file = labels is not None and (Path(labels).is_file() or Path(labels).suffix.lower() in LABEL_SUFFIXES)
-    X, y, _ = read_signals(input, labels=None if labels is None or label_file else labels)
-    if label_file:
-        from ._validation import check_labels
-
-        y = check_labels(read_labels(labels), len(X), name=f"labels in {Path(labels).name}")
-    return X, y
-
-
-_EMBEDDING_FLAGS = {"text": "--text-emb", "partial_image": "--partial-image-emb",
-                    "partial_text": "--partial-text-emb", "class_prompts": "--class-prompts"}
-
-
-def _check_embedding_options(cls, method, params, input, image_emb, files) -> None:
-    """Which embedding files a method takes (and needs), checked before any data is read."""
-    if input is not None and image_emb is not None:
-        raise LessdataError("give the features as INPUT or as --image-emb, not both")
-    if input is None and image_emb is None:
-        raise LessdataError("missing the features: give INPUT (or --image-emb for image-text embeddings)")
-    for key, path in files.items():
-        if path is None:
-            continue
-        if key not in cls.defaults:
-            raise LessdataError(f"method {method!r} does not take {_EMBEDDING_FLAGS[key]}")
-        if key in params:
-            raise LessdataError(f"{_EMBEDDING_FLAGS[key]} and --param {key}= are both given")
-    if "text_embeddings" not in cls.signals:
-        return
-    for key in ("text", "partial_image", "partial_text"):  # what an image-text method cannot run without
-        if key in cls.defaults and files[key] is None and key not in params:
-            raise LessdataError(f"method {method!r} needs {_EMBEDDING_FLAGS[key]} FILE "
-                                f"({'the partially trained model' if 'partial' in key else 'the caption'} "
-                                "embeddings, row-aligned with the image embeddings)")
-
-
-def _check_file_exists(path: Path, flag: str) -> None:
-    if not path.is_file():
-        raise LessdataError(f"{flag} file not found: {path}" if not path.exists() else f"{flag} {path} is not a file")
-
-
-def _read_embeddings(X, files, image_flag: str) -> dict[str, Any]:
-    """Read the embedding files given and check them against the image embeddings ``X`` (rows, dimension)."""
-    from .data import read_table
-
-    out: dict[str, Any] = {}
-    for key, path in files.items():
-        if path is None:
-            continue
-        flag = _EMBEDDING_FLAGS[key]
-        _check_file_exists(path, flag)
-        out[key] = _read_prompts(path) if key == "class_prompts" else read_table(path)[0]
-    n, d = X.shape
-    for key, other, other_flag in (("text", X, image_flag), ("partial_image", X, image_flag),
-                                   ("partial_text", out.get("partial_image"), "--partial-image-emb")):
-        if key not in out or other is None:
-            continue
-        flag, arr = _EMBEDDING_FLAGS[key], out[key]
-        if arr.shape[0] != other.shape[0]:
-            raise LessdataError(f"{flag} has {arr.shape[0]} rows but {other_flag} has {other.shape[0]}; rows must "
-                                "be aligned (row i = one image-caption pair)")
-        if key != "partial_image" and arr.shape[1] != other.shape[1]:
-            raise LessdataError(f"{flag} has dimension {arr.shape[1]} but {other_flag} has {other.shape[1]}; both "
-                                "must come from the same joint embedding space")
-    if "class_prompts" in out and out["class_prompts"].shape[-1] != d:
-        raise LessdataError(f"--class-prompts have dimension {out['class_prompts'].shape[-1]} but {image_flag} "
-                            f"has {d}")
-    return out
-
-
-def _read_prompts(path: Path):
-    """``(classes, templates, d)`` or ``(classes, d)`` prompt embeddings from a .npy / .npz file."""
-    import numpy as np
-
-    if path.suffix.lower() not in (".npy", ".npz"):
-        raise LessdataError(f"--class-prompts must be a .npy or .npz file, got {path.name}")
-    try:
-        loaded = np.load(path, allow_pickle=False)
-        if not isinstance(loaded, np.ndarray):
-            with loaded:
-                if not loaded.files:
-                    raise LessdataError(f"--class-prompts {path} holds no arrays")
-                loaded = loaded[loaded.files[0]]
-    except LessdataError:
-        raise
-    except Exception as exc:  # corrupt header, pickled objects, truncated zip...
-        raise LessdataError(f"could not read --class-prompts {path}: {_one_line(exc)}") from None
-    if loaded.ndim not in (2, 3) or 0 in loaded.shape or not np.issubdtype(loaded.dtype, np.number):
-        raise LessdataError(f"--class-prompts must be a numeric (classes, templates, d) or (classes, d) array, got "
-                            f"{loaded.dtype} of shape {loaded.shape}")
-    return loaded.astype(np.float32)
-
-
-def _check_named_choices(optimizer, budget_policy) -> None:
-    from ._validation import check_choice
-    from .submodular import BUDGET_POLICIES, OPTIMIZERS
-
-    if optimizer is not None:
-        check_choice(optimizer, OPTIMIZERS, "optimizer")
-    if budget_policy is not None:
-        check_choice(budget_policy, BUDGET_POLICIES, "budget policy")
 
 
 @app.command("methods")
@@ -615,8 +380,8 @@ def demo(
     from .demo import run_demo
 
     if output is not None:
-        _check_output(output)
-    with _show_logs(Console(stderr=True), quiet):
+        check_output(output)
+    with show_logs(Console(stderr=True), quiet):
         cs = run_demo(fraction=fraction, seed=seed, console=Console(), progress=not quiet)
     if output is not None:
         cs.save(output)

@@ -48,7 +48,7 @@ def test_blockwise_evaluation_matches_the_dense_objective(metric, blobs):
 
 
 def test_evaluation_does_not_depend_on_the_chunking(blobs, monkeypatch):
-    g = importlib.import_module("lessdata.submodular.greedi")  # the package exports a function of that name
+    g = importlib.import_module("lessdata.submodular.evaluation")  # where the evaluation reads its constants
 
     X, _ = blobs(3000, 4)
     sel = [np.arange(0, 3000, 97), np.arange(5, 3000, 301)]
@@ -152,7 +152,7 @@ def test_dense_similarity_agrees_with_the_evaluator_on_one_part(blobs):
 
 @pytest.mark.parametrize("metric", ["euclidean", "cosine", "rbf"])
 def test_knn_evaluation_agrees_with_exact(metric, blobs, monkeypatch):
-    g = importlib.import_module("lessdata.submodular.greedi")
+    g = importlib.import_module("lessdata.submodular.evaluation")
     X, _ = blobs(6000, 6, seed=5)
     sels = [np.arange(0, 6000, 40), np.arange(7, 6000, 13)]  # 150 picks, 462 picks (flat indexes)
     exact = evaluate_facility_location(X, sels, metric, constant=60.0)
