@@ -61,7 +61,28 @@ def rich_progress(console: Console, description: str, enabled: bool = True):
         adapter.finish()
 
 
-class PhaseProgress:
+class _Forwarding:
+    """Forwards ``update``, ``total`` and any other attribute to the progress object ``inner``."""
+
+    def update(self, n: int = 1) -> None:
+        self.inner.update(n)
+
+    @property
+    def total(self):
+        return getattr(self.inner, "total", None)
+
+    @total.setter
+    def total(self, value) -> None:
+        if hasattr(self.inner, "total"):
+            self.inner.total = value
+
+    def __getattr__(self, name):
+        if name == "inner":  # not yet set (during unpickling)
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+
+class PhaseProgress(_Forwarding):
     """Names the phase of a part's work on the bar: ``"{label}building similarity"`` from :meth:`start` until
     the first pick, then ``"{label}selecting"`` (through ``set_description``, which tqdm and
     :class:`RichProgress` have; a progress object without it only counts). Everything else is forwarded.
@@ -87,20 +108,6 @@ class PhaseProgress:
             self._describe("selecting")
         self.inner.update(n)
 
-    @property
-    def total(self):
-        return getattr(self.inner, "total", None)
-
-    @total.setter
-    def total(self, value) -> None:
-        if hasattr(self.inner, "total"):
-            self.inner.total = value
-
-    def __getattr__(self, name):
-        if name == "inner":
-            raise AttributeError(name)
-        return getattr(self.inner, name)
-
 
 class _NoProgress:
     """What a :class:`ProcessLocalProgress` becomes in another process: accepts every update, shows nothing."""
@@ -114,30 +121,13 @@ class _NoProgress:
         return lambda *args, **kwargs: None
 
 
-class ProcessLocalProgress:
+class ProcessLocalProgress(_Forwarding):
     """Forwards ``update`` / ``total`` (and anything else) to a progress object of this process, and pickles
     to a no-op. Work sent to other processes (Ray workers) can then carry it without failing or counting
     twice; the backend that sent the work reports progress here as parts finish."""
 
     def __init__(self, inner):
         self.inner = inner
-
-    def update(self, n: int = 1) -> None:
-        self.inner.update(n)
-
-    @property
-    def total(self):
-        return getattr(self.inner, "total", None)
-
-    @total.setter
-    def total(self, value) -> None:
-        if hasattr(self.inner, "total"):
-            self.inner.total = value
-
-    def __getattr__(self, name):
-        if name == "inner":  # not yet set (during unpickling)
-            raise AttributeError(name)
-        return getattr(self.inner, name)
 
     def __reduce__(self):
         return (_NoProgress, ())
