@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import functools
 import os
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
@@ -28,7 +27,8 @@ from numba import njit
 
 from .._threads import single_threaded_blas
 from ..errors import LessdataError
-from .similarity import ImplicitSimilarity, empty_large
+from .similarity import ImplicitSimilarity
+from .tiles import reserve, sparse_gain
 
 
 class Objective(Protocol):
@@ -44,8 +44,9 @@ class Objective(Protocol):
 
 
 # --------------------------------------------------------------------------------------- kernels
-# Rows are passed as (sparse, S, indptr, indices, data): a dense matrix S, or CSR arrays once rows are
-# stored sparse (the unused side is a 1-element dummy). Every gain, whichever optimizer asks for it, goes
+# Rows are passed as (sparse, S, starts, ends, indices, data): a dense matrix S, or sparse rows once stored
+# sparse, row c being indices/data[starts[c]:ends[c]] (CSR when ends[c] == starts[c + 1]; the unused side
+# is a 1-element dummy). Every gain, whichever optimizer asks for it, goes
 # through `_gain`, so lazy and naive greedy see bitwise-identical values.
 @njit(fastmath=True, nogil=True, cache=True)
 def _dense_gain(S, c, memo, w):
@@ -56,19 +57,10 @@ def _dense_gain(S, c, memo, w):
     return np.float64(total)
 
 
-@njit(fastmath=True, nogil=True, cache=True)
-def _sparse_gain(indptr, indices, data, c, memo, w):
-    total = np.float32(0.0)
-    for p in range(indptr[c], indptr[c + 1]):
-        i = indices[p]
-        total += w[i] * max(data[p] - memo[i], np.float32(0.0))
-    return np.float64(total)
-
-
 @njit(nogil=True, cache=True)
-def _gain(sparse, S, indptr, indices, data, c, memo, w):
+def _gain(sparse, S, starts, ends, indices, data, c, memo, w):
     if sparse:
-        return _sparse_gain(indptr, indices, data, c, memo, w)
+        return sparse_gain(starts, ends, indices, data, c, memo, w)
     return _dense_gain(S, c, memo, w)
 
 
@@ -81,9 +73,9 @@ def _add_row(row, j, memo, assign):
 
 
 @njit(nogil=True, cache=True)
-def _add(sparse, S, indptr, indices, data, j, memo, assign):
+def _add(sparse, S, starts, ends, indices, data, j, memo, assign):
     if sparse:
-        for p in range(indptr[j], indptr[j + 1]):
+        for p in range(starts[j], ends[j]):
             i = indices[p]
             if data[p] > memo[i]:
                 memo[i] = data[p]
@@ -93,10 +85,10 @@ def _add(sparse, S, indptr, indices, data, j, memo, assign):
 
 
 @njit(nogil=True, cache=True)
-def _gains_batch(sparse, S, indptr, indices, data, cands, memo, w):
+def _gains_batch(sparse, S, starts, ends, indices, data, cands, memo, w):
     out = np.empty(cands.shape[0], dtype=np.float64)
     for t in range(cands.shape[0]):
-        out[t] = _gain(sparse, S, indptr, indices, data, cands[t], memo, w)
+        out[t] = _gain(sparse, S, starts, ends, indices, data, cands[t], memo, w)
     return out
 
 
@@ -119,14 +111,14 @@ def _alive_dense(S, rows, memo, removed):
 
 
 @njit(nogil=True, cache=True)
-def _alive_sparse(indptr, indices, data, rows, memo, removed):
+def _alive_sparse(starts, ends, indices, data, rows, memo, removed):
     counts = np.zeros(rows.shape[0], dtype=np.int64)
     for t in range(rows.shape[0]):
         c = rows[t]
         if removed[c]:
             continue
         cnt = 0
-        for p in range(indptr[c], indptr[c + 1]):
+        for p in range(starts[c], ends[c]):
             if data[p] > memo[indices[p]]:
                 cnt += 1
         counts[t] = cnt
@@ -134,57 +126,37 @@ def _alive_sparse(indptr, indices, data, rows, memo, removed):
 
 
 @njit(nogil=True, cache=True)
-def _prune_dense(S, memo, removed, r0, r1, counts, out_idx, out_data, q):
-    """Copy the live entries of rows r0..r1-1 into the buffers from position q.
-
-    Returns ``(next_row, q)``; ``next_row < r1`` means the buffers filled up inside that row (which is then
-    redone from its start after the caller grows them)."""
-    cap = out_idx.shape[0]
+def _prune_dense(S, memo, removed, r0, r1, starts, ends, out_idx, out_data, q):
+    """Copy the live entries of rows r0..r1-1 to the buffers from position q; row c's land in
+    ``[starts[c], ends[c])``. Returns the next free position."""
     for c in range(r0, r1):
-        start = q
+        starts[c] = q
         if not removed[c]:
             row = S[c]
             for i in range(memo.shape[0]):
                 if row[i] > memo[i]:
-                    if q >= cap:
-                        return c, start
                     out_idx[q] = i
                     out_data[q] = row[i]
                     q += 1
-        counts[c] = q - start
-    return r1, q
+        ends[c] = q
+    return q
 
 
 @njit(nogil=True, cache=True)
-def _prune_sparse_rows(indptr, indices, data, memo, removed, r0, r1, counts, out_idx, out_data, q):
+def _prune_sparse_rows(starts, ends, indices, data, memo, removed, r0, r1, new_starts, new_ends, out_idx,
+                       out_data, q):
     """As :func:`_prune_dense`, for rows already stored sparse."""
-    cap = out_idx.shape[0]
     for c in range(r0, r1):
-        start = q
+        new_starts[c] = q
         if not removed[c]:
-            for p in range(indptr[c], indptr[c + 1]):
+            for p in range(starts[c], ends[c]):
                 i = indices[p]
                 if data[p] > memo[i]:
-                    if q >= cap:
-                        return c, start
                     out_idx[q] = i
                     out_data[q] = data[p]
                     q += 1
-        counts[c] = q - start
-    return r1, q
-
-
-def _collect_live(copy_rows, r0: int, r1: int, stored: int, live_share: float, index_dtype):
-    """Run a pruning kernel (``copy_rows(row, idx, dat, q) -> (next_row, q)``) over rows ``r0..r1-1`` into
-    buffers sized from the estimated live share, growing them whenever the kernel stops because they are full."""
-    cap = int(stored * min(1.0, 1.25 * live_share)) + 1024
-    idx, dat, q, row = np.empty(cap, index_dtype), np.empty(cap, np.float32), 0, r0
-    while True:
-        row, q = copy_rows(row, idx, dat, q)
-        if row == r1:
-            return idx[:q], dat[:q]
-        idx = np.concatenate([idx[:q], np.empty(len(idx), index_dtype)])
-        dat = np.concatenate([dat[:q], np.empty(len(dat), np.float32)])
+        new_ends[c] = q
+    return q
 
 
 _ROW_BLOCK = 256  # on-demand rows computed per BLAS product
@@ -192,7 +164,7 @@ _THREAD_CHUNK = 2048  # candidates per thread task when a batch of gains is spli
 _FIRST_CHECK = 4  # picks before the first pruning check; later checks at 8, 16, 32, ...
 _PRUNE_BELOW = 0.4  # prune when the live entries are under this share of what is stored
 _SAMPLE_ROWS = 256
-_DUMMY_PTR, _DUMMY_IDX, _DUMMY_DATA = np.zeros(2, np.int64), np.zeros(1, np.int32), np.zeros(1, np.float32)
+_DUMMY_PTR, _DUMMY_IDX, _DUMMY_DATA = np.zeros(1, np.int64), np.zeros(1, np.int32), np.zeros(1, np.float32)
 _DUMMY_2D = np.zeros((1, 1), dtype=np.float32)
 
 
@@ -266,7 +238,8 @@ class FacilityLocation:
         self._next_check = _FIRST_CHECK
         self.prunings = 0
         if self.source_sparse:
-            self._set_rows(self.S.indptr.astype(np.int64), self.S.indices, self.S.data)
+            indptr = self.S.indptr.astype(np.int64)
+            self._set_rows(indptr[:-1], indptr[1:], self.S.indices, self.S.data)
         elif self.implicit:
             self.sparse = False
             self.rows = None  # rows are computed on demand until the first pruning check stores live entries
@@ -275,17 +248,20 @@ class FacilityLocation:
 
     def _set_dense(self, S):
         self.sparse = False
-        self.rows = (False, S, _DUMMY_PTR, _DUMMY_IDX, _DUMMY_DATA)
+        self.rows = (False, S, _DUMMY_PTR, _DUMMY_PTR, _DUMMY_IDX, _DUMMY_DATA)
 
-    def _set_rows(self, indptr, indices, data):
+    def _set_rows(self, starts, ends, indices, data):
+        """Sparse rows: row c is ``indices/data[starts[c]:ends[c]]``."""
         self.sparse = True
-        self.rows = (True, np.zeros((1, 1), dtype=np.float32), indptr, indices, data)
+        self.rows = (True, _DUMMY_2D, starts, ends, indices, data)
 
     def stored_entries(self) -> int:
         """Similarity entries the gains currently read (all of a dense matrix; the live ones once pruned)."""
         if self.rows is None:
             return 0  # on demand: nothing stored yet
-        return self.n_candidates * self.n_points if not self.sparse else int(self.rows[4].shape[0])
+        if not self.sparse:
+            return self.n_candidates * self.n_points
+        return int((self.rows[3] - self.rows[2]).sum())
 
     # ------------------------------------------------------------------------- on-demand rows
     def _initial_gains(self) -> np.ndarray:
@@ -300,7 +276,7 @@ class FacilityLocation:
 
         def run(chunk):
             block = self.S.rows(chunk)
-            return _gains_batch(False, block, _DUMMY_PTR, _DUMMY_IDX, _DUMMY_DATA,
+            return _gains_batch(False, block, _DUMMY_PTR, _DUMMY_PTR, _DUMMY_IDX, _DUMMY_DATA,
                                 np.arange(len(chunk), dtype=np.int64), self.memo, self.w)
 
         if len(chunks) == 1:
@@ -308,43 +284,17 @@ class FacilityLocation:
         with single_threaded_blas():
             return np.concatenate(list(_pool().map(run, chunks)))
 
-    def _store_live_rows(self, live_share: float) -> None:
-        """Second pass over blocks of the on-demand similarity, keeping only the live entries (CSR)."""
-        counts = np.zeros(self.n_candidates, dtype=np.int64)
-        local = threading.local()
-
-        def keep(start, stop, block):
-            removed, local_counts = self.selected_mask[start:stop], counts[start:stop]
-            # a per-thread scratch as large as the block: never grows, and is reused by the thread's next block
-            # instead of faulting in fresh pages; the live entries are then copied out at their size
-            scratch = getattr(local, "scratch", None)
-            if scratch is None or scratch[0].shape[0] < block.size:
-                scratch = local.scratch = (np.empty(block.size, self._index_dtype()), np.empty(block.size, np.float32))
-            _, q = _prune_dense(block, self.memo, removed, 0, stop - start, local_counts, scratch[0], scratch[1], 0)
-            idx, dat = scratch[0][:q].copy(), scratch[1][:q].copy()
-            # every open candidate's exact gain, from the live entries while they are in cache (the same
-            # kernel as any later evaluation, so the values are bitwise those lazy greedy would compute)
-            indptr = np.zeros(stop - start + 1, dtype=np.int64)
-            np.cumsum(local_counts, out=indptr[1:])
-            gains = _gains_batch(True, _DUMMY_2D, indptr, idx, dat, np.arange(stop - start, dtype=np.int64),
-                                 self.memo, self.w)
-            return idx, dat, gains
-
-        parts = self.S.scan(keep)
-        self._set_live_rows(counts, parts)
-        self.scan_gains = np.concatenate([p[2] for p in parts])
+    def _store_live_rows(self) -> None:
+        """Second tiled pass over the on-demand similarity, keeping only the live entries; the exact gain of
+        every open candidate is then read off them (the same kernel as any later evaluation, so the values
+        are bitwise those lazy greedy would compute)."""
+        starts, ends, indices, data, gains = self.S.live_entries(self.memo, self.w, self.selected_mask,
+                                                                 self._index_dtype())
+        self._set_rows(starts, ends, indices, data)
+        self.scan_gains = gains
 
     def _index_dtype(self):
         return np.int32 if self.n_points < 2**31 else np.int64
-
-    def _set_live_rows(self, counts: np.ndarray, parts: list) -> None:
-        """Store the (indices, data) pieces of consecutive row ranges as CSR rows holding ``counts`` entries."""
-        indptr = np.zeros(self.n_candidates + 1, dtype=np.int64)
-        np.cumsum(counts, out=indptr[1:])
-        total = int(indptr[-1])
-        indices, data = empty_large(total, self._index_dtype()), empty_large(total, np.float32)
-        self._set_rows(indptr, np.concatenate([p[0] for p in parts], out=indices),
-                       np.concatenate([p[1] for p in parts], out=data))
 
     # --------------------------------------------------------------------------------- protocol
     def gains(self, candidates) -> np.ndarray:
@@ -385,7 +335,7 @@ class FacilityLocation:
                             self.selected_mask[sample]).sum()
         stored = len(sample) * self.n_points
         if self.prune and stored and live <= _PRUNE_BELOW * stored:
-            self._store_live_rows(live / stored)
+            self._store_live_rows()
             self.prunings += 1
         else:
             self._set_dense(self.S.materialize())
@@ -406,35 +356,41 @@ class FacilityLocation:
         if len(open_rows) == 0:
             return
         sample = self._sample(open_rows)
-        _, S, indptr, indices, data = self.rows
+        _, S, starts, ends, indices, data = self.rows
         if self.sparse:
-            live = _alive_sparse(indptr, indices, data, sample, self.memo, self.selected_mask).sum()
-            stored = (indptr[sample + 1] - indptr[sample]).sum()
+            live = _alive_sparse(starts, ends, indices, data, sample, self.memo, self.selected_mask).sum()
+            stored = (ends[sample] - starts[sample]).sum()
         else:
             live = _alive_dense(S, sample, self.memo, self.selected_mask).sum()
             stored = len(sample) * self.n_points
         if stored == 0 or live > _PRUNE_BELOW * stored:
             return
-        self._prune(live / stored)
+        self._prune()
         self.prunings += 1
 
-    def _prune(self, live_share: float) -> None:
-        """Rebuild the rows keeping only live entries: one pass, row ranges split over threads."""
-        _, S, indptr, indices, data = self.rows
-        counts = np.zeros(self.n_candidates, dtype=np.int64)
+    def _prune(self) -> None:
+        """Rebuild the rows keeping only live entries: one pass, row ranges split over threads, each writing
+        into its own part of a reserved range as long as what it holds now (no growing, no copying after)."""
+        _, S, starts, ends, indices, data = self.rows
         bounds = np.linspace(0, self.n_candidates, _threads() + 1).astype(np.int64)
+        if self.sparse:
+            held = np.concatenate([[0], np.cumsum([int((ends[a:b] - starts[a:b]).sum())
+                                                   for a, b in zip(bounds[:-1], bounds[1:])])])
+        else:
+            held = bounds * self.n_points
+        new_starts, new_ends = np.zeros(self.n_candidates, np.int64), np.zeros(self.n_candidates, np.int64)
+        out_idx, out_data = reserve(int(held[-1]), self._index_dtype()), reserve(int(held[-1]), np.float32)
 
-        def run(r0, r1):
-            def copy_rows(row, idx, dat, q):
-                if self.sparse:
-                    return _prune_sparse_rows(indptr, indices, data, self.memo, self.selected_mask, row, r1, counts,
-                                              idx, dat, q)
-                return _prune_dense(S, self.memo, self.selected_mask, row, r1, counts, idx, dat, q)
+        def run(t):
+            r0, r1, q = int(bounds[t]), int(bounds[t + 1]), int(held[t])
+            if self.sparse:
+                _prune_sparse_rows(starts, ends, indices, data, self.memo, self.selected_mask, r0, r1, new_starts,
+                                   new_ends, out_idx, out_data, q)
+            else:
+                _prune_dense(S, self.memo, self.selected_mask, r0, r1, new_starts, new_ends, out_idx, out_data, q)
 
-            stored = (indptr[r1] - indptr[r0]) if self.sparse else (r1 - r0) * self.n_points
-            return _collect_live(copy_rows, r0, r1, stored, live_share, self._index_dtype())
-
-        self._set_live_rows(counts, list(_pool().map(lambda b: run(*b), zip(bounds[:-1], bounds[1:]))))
+        list(_pool().map(run, range(len(bounds) - 1)))
+        self._set_rows(new_starts, new_ends, out_idx, out_data)
 
     def value(self) -> float:
         return float(np.dot(self.w.astype(np.float64), self.memo.astype(np.float64)))

@@ -134,14 +134,14 @@ def _heapify(key, idx):
 
 
 @njit(nogil=True, cache=True)
-def _lazy_segment(sparse, S, indptr, indices, data, memo, w, assign, key, idx, size, fresh, step, stop,
+def _lazy_segment(sparse, S, starts, ends, indices, data, memo, w, assign, key, idx, size, fresh, step, stop,
                   picks, pgains):
     """Lazy greedy steps ``step..stop-1`` on a heap of stale bounds; re-evaluates the top in place."""
     evals = 0
     while step < stop and size > 0:
         j = idx[0]
         if fresh[j] == step:
-            _add(sparse, S, indptr, indices, data, j, memo, assign)
+            _add(sparse, S, starts, ends, indices, data, j, memo, assign)
             picks[step] = j
             pgains[step] = key[0]
             step += 1
@@ -149,7 +149,7 @@ def _lazy_segment(sparse, S, indptr, indices, data, memo, w, assign, key, idx, s
             key[0], idx[0] = key[size], idx[size]
             _sift_down(key, idx, size, 0)
         else:
-            key[0] = _gain(sparse, S, indptr, indices, data, j, memo, w)
+            key[0] = _gain(sparse, S, starts, ends, indices, data, j, memo, w)
             fresh[j] = step
             evals += 1
             _sift_down(key, idx, size, 0)

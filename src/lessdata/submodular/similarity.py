@@ -31,6 +31,7 @@ from numba import njit, prange
 
 from .._threads import single_threaded_blas
 from ..errors import LessdataError
+from . import tiles
 
 logger = logging.getLogger("lessdata")
 
@@ -241,14 +242,24 @@ class ImplicitSimilarity:
         return [r for _, r in results]
 
     def row_sums(self, weights: np.ndarray | None = None) -> np.ndarray:
-        """Σ_i w_i · max(0, s_ci) for every candidate ``c`` (facility location's first gains), in one pass.
+        """Σ_i w_i · max(0, s_ci) for every candidate ``c`` (facility location's first gains), in one tiled
+        pass that stores nothing (:func:`~lessdata.submodular.tiles.row_sums`).
 
         For ``euclidean`` this pass also finds the largest distance: ``Σ_i w_i (top − d_ci)``."""
-        w = np.ones(self.shape[1], dtype=np.float32) if weights is None else weights
+        w = np.ones(self.shape[1], dtype=np.float32) if weights is None else np.ascontiguousarray(weights, np.float32)
+        sums, top = tiles.row_sums(self.Y, self.X, self.sq_y, self.sq_x, self.square, self.metric, self.scale, w)
         if self.metric != "euclidean":
-            return np.concatenate(self.scan(lambda a, b, blk: _weighted_row_sums(blk, w, True)))
-        sums = np.concatenate(self.scan(lambda a, b, blk: _weighted_row_sums(blk, w, False), similarity=False))
+            return sums
+        if self.top is None:
+            self.top = top
         return float(self.top) * float(np.sum(w, dtype=np.float64)) - sums
+
+    def live_entries(self, memo: np.ndarray, w: np.ndarray, skip: np.ndarray, index_dtype):
+        """``(starts, ends, indices, data, gains)``: the entries above ``memo`` of their point, rows ``skip``
+        empty, and each row's gain (:func:`~lessdata.submodular.tiles.live_entries`; one tiled pass)."""
+        top = self._top() if self.metric == "euclidean" else np.float32(0.0)
+        return tiles.live_entries(self.Y, self.X, self.sq_y, self.sq_x, self.square, self.metric, self.scale, top,
+                                  memo, w, skip, index_dtype)
 
     def materialize(self) -> np.ndarray:
         """The whole dense float32 matrix."""

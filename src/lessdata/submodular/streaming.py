@@ -83,8 +83,8 @@ class _MemoState:
         self.nbytes = self.memo.nbytes
 
     def gains_rows(self, P: np.ndarray) -> np.ndarray:
-        return _gains_batch(False, P, _DUMMY_PTR, _DUMMY_IDX, _DUMMY_DATA, np.arange(P.shape[0], dtype=np.int64),
-                            self.memo, self.w)
+        return _gains_batch(False, P, _DUMMY_PTR, _DUMMY_PTR, _DUMMY_IDX, _DUMMY_DATA,
+                            np.arange(P.shape[0], dtype=np.int64), self.memo, self.w)
 
     def add_row(self, p: np.ndarray) -> None:
         self._value += float(self.gains_rows(p.reshape(1, -1))[0])

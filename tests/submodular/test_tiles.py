@@ -1,0 +1,78 @@
+"""Tiled passes (row sums, live entries) against the dense similarity computed the plain way."""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lessdata.submodular import dense_similarity, tiles
+from lessdata.submodular.similarity import ImplicitSimilarity
+
+
+def _live(sim, memo, w, skip):
+    return sim.live_entries(memo, w, skip, np.int32)
+
+
+@given(n=st.integers(1, 90), m=st.one_of(st.none(), st.integers(1, 70)), d=st.integers(1, 6),
+       metric=st.sampled_from(["euclidean", "cosine", "rbf"]), seed=st.integers(0, 10_000),
+       workers=st.integers(1, 3), tile=st.sampled_from([8, 16, 1024]))
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_live_entries_are_the_entries_above_memo(monkeypatch, n, m, d, metric, seed, workers, tile):
+    # set on every example: many tiles and row ranges even on small inputs
+    monkeypatch.setattr(tiles, "TILE_COLS", tile)
+    monkeypatch.setattr(tiles, "_workers", lambda: workers)
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)).astype(np.float32)
+    Y = None if m is None else rng.normal(size=(m, d)).astype(np.float32)
+    S = dense_similarity(X, Y, metric)
+    sim = ImplicitSimilarity(X, Y, metric)
+    sim.row_sums()  # finds max(d) for euclidean, as facility location does first
+    # memo: each point's similarity to a few random rows (as after some picks), or 0
+    memo = np.zeros(S.shape[1], dtype=np.float32)
+    if S.shape[0] > 1:
+        picks = rng.choice(S.shape[0], size=min(3, S.shape[0] - 1), replace=False)
+        memo = np.maximum(S[picks].max(axis=0), 0)
+    skip = rng.random(S.shape[0]) < 0.2
+    w = rng.uniform(0, 2, size=S.shape[1]).astype(np.float32)
+    starts, ends, idx, data, gains = _live(sim, memo, w, skip)
+    tol = 1e-5 * max(1.0, float(np.abs(S).max()))
+    for r in range(S.shape[0]):
+        cols, vals = idx[starts[r]:ends[r]], data[starts[r]:ends[r]]
+        if skip[r]:
+            assert len(cols) == 0
+            continue
+        assert np.all(np.diff(cols) > 0)  # ascending, no repeats
+        assert np.all(vals > memo[cols])  # only live entries are kept
+        np.testing.assert_allclose(vals, S[r, cols], atol=tol)
+        clearly_live = np.flatnonzero(S[r] > memo + tol)
+        assert np.isin(clearly_live, cols).all()  # no live entry is missed
+        expected = float((w[cols] * (vals - memo[cols])).sum())
+        assert gains[r] == pytest.approx(expected, rel=1e-4, abs=1e-4)
+        assert gains[r] == tiles.sparse_gain(starts, ends, idx, data, r, memo, w)  # the one gain kernel
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine", "rbf"])
+def test_passes_are_identical_for_any_number_of_threads(monkeypatch, metric):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(700, 5)).astype(np.float32)
+    monkeypatch.setattr(tiles, "TILE_COLS", 64)
+    out = []
+    for workers in (1, 2, 3):
+        monkeypatch.setattr(tiles, "_workers", lambda: workers)
+        sim = ImplicitSimilarity(X, metric=metric)
+        sums = sim.row_sums()
+        memo = np.maximum(sim.rows(np.array([0]))[0], 0)
+        skip = np.zeros(len(X), dtype=bool)
+        skip[0] = True
+        starts, ends, idx, data, gains = _live(sim, memo, np.ones(len(X), np.float32), skip)
+        rows = [(idx[a:b].tolist(), data[a:b].tolist()) for a, b in zip(starts, ends)]
+        out.append((sums.tolist(), rows, gains.tolist()))
+    assert out[0] == out[1] == out[2]
+
+
+def test_reserved_memory_is_committed_only_where_written():
+    a = tiles.reserve(2**31, np.float32)  # 8 GiB of address space
+    a[:1000] = 1.0
+    a[-1] = 2.0
+    assert a.shape == (2**31,) and a[:1000].sum() == 1000.0 and a[-1] == 2.0
+    assert tiles.reserve(0, np.int32).shape == (0,)
