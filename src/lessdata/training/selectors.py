@@ -371,6 +371,13 @@ def glister_selector(data, labels=None, *, fraction: float | None = None, budget
     against 81.1 / 80.7% with full gradients. ``params`` go to the ``glister`` method (``greedy=``,
     ``epsilon=``...).
 
+    Class balance: over all classes (``per_class=False``) the picks follow the validation gain, not the class
+    frequencies. On a half-trained model they can be strongly imbalanced: on a 10,000-example Fashion-MNIST subset
+    with LeNet after 5 or 10 epochs on 10% (10 seeds), the smallest class got 0-25 of 1,000 picks and the largest
+    200-390, and at a high learning rate (0.05, SGD momentum 0.9, 15 epochs, reselected every 5) it reached
+    47.4 ± 15.1% with 2 runs of 10 collapsing, against 58.2 ± 3.7% and none with ``per_class=True`` (DeepCore's
+    default, ``balance=True``), which keeps every class at its share.
+
     Examples:
         >>> selector = glister_selector(train_set, fraction=0.1, validation=val_set)   # doctest: +SKIP
         >>> schedule = EveryKEpochs(selector, k=20)                                    # doctest: +SKIP
