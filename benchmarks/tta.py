@@ -68,6 +68,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--seed-list", default=None, help="run these seeds (e.g. 1,2); merge with --merge")
     parser.add_argument("--epochs", type=int, default=None, help="default: 10 (3 with --quick)")
+    parser.add_argument("--batch-size", type=int, default=None, help="mini-batch size (default: 128)")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--device", default=None, help="cpu or cuda")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
@@ -105,7 +106,8 @@ def main(argv=None) -> dict:
             methods = args.methods.split(",") if args.methods else suite["methods"]
             config = TtaConfig(
                 "fashion-mnist", "cnn", methods=methods, fractions=[float(f) for f in args.fractions.split(",")],
-                seeds=args.seeds, epochs=args.epochs, quick=args.quick, threads=args.threads,
+                seeds=args.seeds, epochs=args.epochs, batch_size=args.batch_size, quick=args.quick,
+                threads=args.threads,
                 craig_every=_ints(args.craig_every) if args.craig_every else (1, 5), every=_ints(args.every, True),
                 noise_rate=suite["noise_rate"], device=args.device,
                 seed_list=_ints(args.seed_list) if args.seed_list else None,

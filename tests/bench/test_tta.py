@@ -228,3 +228,23 @@ def test_config_command_names_every_non_default_flag():
 def test_run_tta_takes_a_config_only():
     with pytest.raises(LessdataError, match="TtaConfig"):
         run_tta({"dataset": "digits"}, out_dir=None)
+
+
+def test_batch_size_reaches_every_arm_and_the_command(monkeypatch):
+    seen = {}
+
+    def fake_grid(arms, **kwargs):
+        seen.update(kwargs)
+        return []
+
+    import lessdata.bench.tta as tta
+
+    monkeypatch.setattr(tta, "run_grid", fake_grid)
+    out = run_tta(TtaConfig("digits", "mlp", seeds=1, epochs=1, batch_size=7), out_dir=None)
+    assert seen["fit_kwargs"]["batch_size"] == 7 and out["settings"]["batch_size"] == 7
+    assert "--batch-size 7" in out["command"]
+    run_tta(TtaConfig("digits", "mlp", seeds=1, epochs=1), out_dir=None)
+    assert seen["fit_kwargs"]["batch_size"] == tta.DEFAULT_SETTINGS[("digits", "mlp")]["batch_size"]
+    for bad in (0, 2.5, True):
+        with pytest.raises(LessdataError, match="batch_size must be a positive integer"):
+            TtaConfig("digits", "mlp", batch_size=bad)

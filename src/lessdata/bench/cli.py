@@ -89,6 +89,7 @@ def tta(
     fractions: Annotated[str, typer.Option(help="Comma-separated coreset fractions in (0, 1).")] = "0.1,0.3",
     seeds: Annotated[int, typer.Option(help="Runs per configuration (seeds 0..N-1).")] = 3,
     epochs: Annotated[int | None, typer.Option(help="Epochs per run (default: per dataset/model).")] = None,  # noqa: UP007
+    batch_size: Annotated[int | None, typer.Option(help="Mini-batch size (default: per dataset/model).")] = None,  # noqa: UP007
     quick: Annotated[bool, typer.Option("--quick", help="A few-minute version: few epochs, one seed.")] = False,
     out: Annotated[Path, typer.Option(help="Folder for the .md / .png / .json results.")] = Path(
         "benchmarks/results"),
@@ -122,7 +123,8 @@ def tta(
     try:
         config = TtaConfig(
             dataset=dataset, model=model, methods=_split(methods, "methods"), fractions=_fractions(fractions),
-            seeds=seeds, epochs=epochs, quick=quick, craig_every=_ints(craig_every, "craig-every"),
+            seeds=seeds, epochs=epochs, batch_size=batch_size, quick=quick,
+            craig_every=_ints(craig_every, "craig-every"),
             every=_ints(every, "every", once=True), noise_rate=_noise(label_noise), device=device,
             seed_list=None if seed_list is None else _ints(seed_list, "seed-list"), train_size=train_size,
             test_size=test_size, name=name, threads=threads, parallel_processes=parallel_processes,

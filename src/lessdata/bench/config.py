@@ -47,6 +47,7 @@ class TtaConfig:
         seeds: runs per arm (seeds ``0..seeds-1``), unless ``seed_list`` names the seeds.
         seed_list: the seeds to run (to run seeds as parallel processes, merged afterwards).
         epochs: epochs per run (``None``: the dataset/model default, ``quick_epochs`` with ``quick``).
+        batch_size: mini-batch size of every arm (``None``: the dataset/model default, 128 for Fashion-MNIST).
         quick: a few-minute version: the quick epochs and one seed (unless ``seed_list`` is given).
         craig_every: CRAIG's reselection periods in epochs (one arm per period).
         every: AdaCore / GradMatch / GLISTER reselection periods (``None``: select once).
@@ -75,6 +76,7 @@ class TtaConfig:
     seed_list: Sequence[int] | None = None
     epochs: int | None = None
     quick: bool = False
+    batch_size: int | None = None
     craig_every: Sequence[int] = (1, 5)
     every: Sequence[int | None] = (5,)
     noise_rate: float = 0.0
@@ -117,6 +119,7 @@ class TtaConfig:
                 raise LessdataError(f"accuracy_targets must be accuracies in (0, 1), got {a!r}")
         _positive_int(self.threads, "threads")
         _positive_int(self.epochs, "epochs", allow_none=True)
+        batch_size = _positive_int(self.batch_size, "batch_size", allow_none=True)
         craig_every = list(self.craig_every)
         if not craig_every or any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in craig_every):
             raise LessdataError(f"craig_every must be positive integers, got {craig_every!r}")
@@ -135,7 +138,8 @@ class TtaConfig:
         for key, value in (("methods", tuple(methods)), ("fractions", tuple(float(f) for f in fractions)),
                            ("craig_every", tuple(craig_every)), ("every", tuple(every)), ("noise_rate", noise_rate),
                            ("device", device), ("seed_list", None if seed_list is None else tuple(seed_list)),
-                           ("train_size", train_size), ("test_size", test_size), ("options", options),
+                           ("train_size", train_size), ("test_size", test_size), ("batch_size", batch_size),
+                           ("options", options),
                            ("accuracy_targets", tuple(sorted(float(a) for a in targets)))):
             object.__setattr__(self, key, value)
 
@@ -150,6 +154,13 @@ class TtaConfig:
             return self.epochs
         defaults = DEFAULT_SETTINGS[(self.dataset, self.model)]
         return defaults["quick_epochs"] if self.quick else defaults["epochs"]
+
+    @property
+    def run_batch_size(self) -> int:
+        """Mini-batch size: ``batch_size``, or the dataset/model default."""
+        if self.batch_size is not None:
+            return self.batch_size
+        return DEFAULT_SETTINGS[(self.dataset, self.model)]["batch_size"]
 
     @property
     def seed_values(self) -> list[int]:
@@ -180,6 +191,8 @@ class TtaConfig:
         parts.append(f"--seed-list {','.join(map(str, self.seed_list))}" if self.seed_list is not None
                      else f"--seeds {len(self.seed_values)}")
         parts.append(f"--epochs {self.run_epochs}")
+        if self.batch_size is not None:
+            parts.append(f"--batch-size {self.batch_size}")
         if list(self.craig_every) != [1, 5] and "craig" in self.methods:
             parts.append(f"--craig-every {periods(self.craig_every)}")
         if list(self.every) != [5] and any(m in RESELECTING and m != "craig" for m in self.methods):

@@ -99,7 +99,7 @@ def run_tta(config: TtaConfig | None = None, *, out_dir: str | os.PathLike | Non
     train, labels = subsample(train, labels, config.train_size, "train")
     test, _ = subsample(test, test.y.numpy(), config.test_size, "test")
     defaults = DEFAULT_SETTINGS[(config.dataset, config.model)]
-    fit_kwargs = {**COMMON_SETTINGS, "batch_size": defaults["batch_size"], "lr": defaults["lr"]}
+    fit_kwargs = {**COMMON_SETTINGS, "batch_size": config.run_batch_size, "lr": defaults["lr"]}
     if config.device is not None:
         fit_kwargs["device"] = config.device
     arms = make_arms(config.methods, config.fractions, config.craig_every, every=config.every)
