@@ -112,9 +112,25 @@ def test_methods_select_the_same_coreset_with_on_demand_storage(method):
 
     X = blobs(1500, seed=8)
     labels = np.arange(len(X)) % 3
-    stored = lessdata.select(X, fraction=0.1, method=method, labels=labels)
+    stored = lessdata.select(X, fraction=0.1, method=method, labels=labels, storage="dense")
     on_demand = lessdata.select(X, fraction=0.1, method=method, labels=labels, storage="on_demand")
+    assert stored.params["storage_used"] == {"dense": 3} and on_demand.params["storage_used"] == {"on_demand": 3}
     np.testing.assert_array_equal(stored.indices, on_demand.indices)
     np.testing.assert_array_equal(stored.weights, on_demand.weights)
     with pytest.raises(LessdataError, match="storage"):
         lessdata.select(X, fraction=0.1, method=method, storage="disk")
+
+
+@pytest.mark.parametrize("metric, above", [("euclidean", "on_demand"), ("rbf", "on_demand"), ("cosine", "dense")])
+def test_auto_storage_computes_large_distance_similarities_on_demand(monkeypatch, metric, above):
+    import lessdata
+    from lessdata.methods import facility_location
+
+    X = blobs(900, seed=2)
+    labels = np.r_[np.zeros(800, int), np.ones(100, int)]  # one part over the threshold, one under it
+    monkeypatch.setattr(facility_location, "AUTO_ON_DEMAND_ABOVE", 4 * 500 * 500)
+    cs = lessdata.select(X, fraction=0.1, method="facility_location", metric=metric, labels=labels)
+    assert cs.params["storage_used"] == ({"dense": 1, "on_demand": 1} if above == "on_demand" else {"dense": 2})
+    dense = lessdata.select(X, fraction=0.1, method="facility_location", metric=metric, labels=labels,
+                            storage="dense")
+    np.testing.assert_array_equal(cs.indices, dense.indices)

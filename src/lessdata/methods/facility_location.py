@@ -9,14 +9,17 @@ import numpy as np
 from .._validation import NUMBERS, Interval, Options, Satisfies
 from ..errors import LessdataError
 from ..submodular.selection import facility_location_part
-from ..submodular.similarity import DEFAULT_MEMORY_CAP, DEFAULT_NEIGHBORS
+from ..submodular.similarity import AUTO_ON_DEMAND_ABOVE, DEFAULT_MEMORY_CAP, DEFAULT_NEIGHBORS
 from ._partitioned import partitioned_coreset
 from .registry import BACKEND, BUDGET_POLICY, EPSILON, MEMORY_CAP, METRIC, N_NEIGHBORS, OPTIMIZER, Method, register
 
-#: ``dense`` stores each part's similarity (under ``memory_cap``); ``on_demand`` never stores it whole: rows
-#: are computed from the features as needed and only the entries still live after the first pick are kept
-#: (1.9x less peak memory, 1.2x slower at n = 20,000, d = 32: benchmarks/results/engine_storage.md)
-STORAGE = ("dense", "on_demand")
+#: ``dense`` stores each part's similarity (under ``memory_cap``); ``on_demand`` never stores it whole: the
+#: first gains come from one pass over cache-sized tiles, and a second pass after the first pick keeps only
+#: the entries that can still matter (benchmarks/results/engine_storage.md). ``auto`` (default) takes
+#: ``on_demand`` for euclidean and rbf parts whose dense similarity would exceed
+#: :data:`~lessdata.submodular.similarity.AUTO_ON_DEMAND_ABOVE` bytes, where it is the faster of the two,
+#: and ``dense`` otherwise (cosine keeps most entries live after one pick, so storing them gains nothing).
+STORAGE = ("auto", "dense", "on_demand")
 
 
 @register
@@ -24,7 +27,8 @@ class FacilityLocationMethod(Method):
     """Facility location (Cornuéjols et al. 1977) per part of ``labels`` (the whole set when none), with
     weights = the number of points each selected point represents (its cluster size).
 
-    ``storage="on_demand"`` selects without ever storing a part's dense similarity (see :data:`STORAGE`)."""
+    ``storage="on_demand"`` selects without ever storing a part's dense similarity; ``"auto"`` (default) does
+    so where that is faster (see :data:`STORAGE`)."""
 
     name = "facility_location"
     description = "facility location per part (cosine by default); weights = cluster sizes"
@@ -39,7 +43,7 @@ class FacilityLocationMethod(Method):
         "n_neighbors": DEFAULT_NEIGHBORS,
         "similarity": None,
         "backend": "local",
-        "storage": "dense",
+        "storage": "auto",
         "device": None,
     }
     parameter_constraints = {
@@ -84,12 +88,21 @@ class FacilityLocationMethod(Method):
                 memory_cap=p["memory_cap"],
                 n_neighbors=p["n_neighbors"],
                 progress=part_progress,
-                on_demand_above=0 if p["storage"] == "on_demand" else None,
+                on_demand_above=_on_demand_above(p["storage"], p["metric"]),
                 device=p["device"],
             )
 
         return partitioned_coreset(select_part, n, budget, labels, seed, p["budget_policy"], p["backend"],
                                    progress)
+
+
+def _on_demand_above(storage: str, metric: str) -> int | None:
+    """Dense-similarity size (bytes) above which a part's similarity is computed on demand; None: never."""
+    if storage == "on_demand":
+        return 0
+    if storage == "auto" and metric in ("euclidean", "rbf"):
+        return AUTO_ON_DEMAND_ABOVE
+    return None
 
 
 @register

@@ -58,6 +58,7 @@ class FeatureBased:
     """
 
     diminishing = True
+    batch_gains = True  # lazy greedy re-evaluates stale tops in batches: one compiled call, not one per gain
 
     def __init__(self, features: np.ndarray | None, concave: str = "sqrt", feature_weights=None,
                  n_features: int | None = None):

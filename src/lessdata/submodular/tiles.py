@@ -82,9 +82,9 @@ def _tile_live(G, sq_r, sq_c, diag, skip, metric, scale, top, memo, thr, c0, t, 
     """Append the live entries (similarity > memo of their point) of each row of a tile to ``out_*`` from
     position ``q``; ``counts[r, t]`` gets how many. Rows with ``skip[r]`` (selected candidates) keep nothing.
 
-    Euclidean rows take two steps: a branch-free sweep lists the columns whose squared distance is under
-    ``thr`` (a little above the point's current nearest-pick distance, so that no live entry is missed), then
-    the exact test decides each listed column. Other metrics test every column exactly."""
+    Distance-based rows (euclidean, rbf) take two steps: a branch-free sweep lists the columns whose squared
+    distance is under ``thr`` (a little above where the similarity equals the point's memo, so that no live
+    entry is missed), then the exact test decides each listed column. Cosine tests every column exactly."""
     m, n = G.shape
     for r in range(m):
         start = q
@@ -92,7 +92,7 @@ def _tile_live(G, sq_r, sq_c, diag, skip, metric, scale, top, memo, thr, c0, t, 
             counts[r, t] = 0
             continue
         a = sq_r[r]
-        if metric == EUCLIDEAN:
+        if metric != COSINE:
             k = 0
             for c in range(n):
                 near[k] = c
@@ -240,6 +240,19 @@ def reserve(size: int, dtype) -> np.ndarray:
                             "entries; lower memory_cap so the sparse k-NN path is used") from None
 
 
+def _thresholds(code: int, memo: np.ndarray, top, scale) -> np.ndarray:
+    """Per point, a squared distance from which no entry can beat the point's memo: the distance at which the
+    similarity equals the memo, plus a margin far above float32 rounding, so that this cheap test never
+    drops an entry the exact test would keep."""
+    memo = memo.astype(np.float64)
+    if code == EUCLIDEAN:  # top - d > memo  <=>  d < top - memo
+        near = np.maximum(float(top) - memo, 0.0) * (1 + 1e-4) + 1e-5 * float(top) + 1e-30
+    else:  # rbf: exp(-d·scale) > memo  <=>  d < -ln(memo) / scale  (every distance when memo <= 0)
+        with np.errstate(divide="ignore"):
+            near = -np.log(np.maximum(memo, 1e-300)) / float(scale) * (1 + 1e-4) + 1e-5 / float(scale)
+    return np.minimum(near * near, np.finfo(np.float32).max).astype(np.float32)
+
+
 def live_entries(Y, X, sq_y, sq_x, square, metric, scale, top, memo, w, skip, index_dtype, block_rows=256):
     """The entries of the tiled similarity above ``memo`` of their column, rows ``skip`` left empty.
 
@@ -256,13 +269,7 @@ def live_entries(Y, X, sq_y, sq_x, square, metric, scale, top, memo, w, skip, in
     gains = np.zeros(m, dtype=np.float64)
     tiles = _tiles(n)
     dummy = np.zeros(1, dtype=np.float32)
-    if code == EUCLIDEAN:
-        # squared distances from which an entry cannot beat its point's memo: (top - memo) with a margin far
-        # above float32 rounding, so the cheap test never drops an entry the exact test would keep
-        near = np.maximum(float(top) - memo.astype(np.float64), 0.0) * (1 + 1e-4) + 1e-5 * float(top) + 1e-30
-        thr = (near * near).astype(np.float32)
-    else:
-        thr = dummy
+    thr = dummy if code == COSINE else _thresholds(code, memo, top, scale)
 
     def run(lo, hi):
         bufs = {width: np.empty((block_rows, width), dtype=np.float32) for width in {b - a for a, b in tiles}}
@@ -279,7 +286,7 @@ def live_entries(Y, X, sq_y, sq_x, square, metric, scale, top, memo, w, skip, in
                 np.matmul(Y[r0:r1], X[c0:c1].T, out=G)
                 sr = sq_y[r0:r1] if sq_y is not None else dummy
                 sc = sq_x[c0:c1] if sq_x is not None else dummy
-                tc = thr[c0:c1] if code == EUCLIDEAN else dummy
+                tc = thr[c0:c1] if code != COSINE else dummy
                 q = _tile_live(G, sr, sc, _diag(r0, r1, c0, c1, square), skip[r0:r1], code, scale, top, memo,
                                tc, c0, t, counts, scratch_i, scratch_d, q, near)
             pos = _gather_rows(counts[: r1 - r0], scratch_i, scratch_d, indices, data, pos, starts, ends, r0,
