@@ -20,7 +20,7 @@ def _live(sim, memo, w, skip):
 def test_live_entries_are_the_entries_above_memo(monkeypatch, n, m, d, metric, seed, workers, tile):
     # set on every example: many tiles and row ranges even on small inputs
     monkeypatch.setattr(tiles, "TILE_COLS", tile)
-    monkeypatch.setattr(tiles, "_workers", lambda: workers)
+    monkeypatch.setattr(tiles, "_workers", lambda w=workers: w)
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, d)).astype(np.float32)
     Y = None if m is None else rng.normal(size=(m, d)).astype(np.float32)
@@ -58,7 +58,7 @@ def test_passes_are_identical_for_any_number_of_threads(monkeypatch, metric):
     monkeypatch.setattr(tiles, "TILE_COLS", 64)
     out = []
     for workers in (1, 2, 3):
-        monkeypatch.setattr(tiles, "_workers", lambda: workers)
+        monkeypatch.setattr(tiles, "_workers", lambda w=workers: w)
         sim = ImplicitSimilarity(X, metric=metric)
         sums = sim.row_sums()
         memo = np.maximum(sim.rows(np.array([0]))[0], 0)

@@ -78,13 +78,15 @@ def _tile_sums(G, sq_r, sq_c, diag, w, metric, scale, sums):
 
 
 @njit(fastmath=True, nogil=True, cache=True)
-def _tile_live(G, sq_r, sq_c, diag, skip, metric, scale, top, memo, thr, c0, t, counts, out_i, out_d, q, near):
+def _tile_live(G, sq_r, sq_c, diag, skip, metric, scale, top, memo, thr, c0, t, counts, out_i, out_d, q, near, gap):
     """Append the live entries (similarity > memo of their point) of each row of a tile to ``out_*`` from
     position ``q``; ``counts[r, t]`` gets how many. Rows with ``skip[r]`` (selected candidates) keep nothing.
 
-    Distance-based rows (euclidean, rbf) take two steps: a branch-free sweep lists the columns whose squared
-    distance is under ``thr`` (a little above where the similarity equals the point's memo, so that no live
-    entry is missed), then the exact test decides each listed column. Cosine tests every column exactly."""
+    Each row takes two steps. A vectorised sweep writes a margin per column into ``gap`` and a branch-free
+    one lists the columns where it is positive: for cosine the margin is ``s − memo`` itself; for the
+    distance-based metrics it is ``thr − d²``, ``thr`` being a squared distance a little above where the
+    similarity equals the point's memo, so that no live entry is missed. The exact test then decides each
+    listed column."""
     m, n = G.shape
     for r in range(m):
         start = q
@@ -92,15 +94,18 @@ def _tile_live(G, sq_r, sq_c, diag, skip, metric, scale, top, memo, thr, c0, t, 
             counts[r, t] = 0
             continue
         a = sq_r[r]
-        if metric != COSINE:
-            k = 0
+        if metric == COSINE:
             for c in range(n):
-                near[k] = c
-                k += 1 if a + sq_c[c] - np.float32(2.0) * G[r, c] < thr[c] or c == diag[r] else 0
+                gap[c] = G[r, c] - memo[c0 + c]
         else:
-            k = n
             for c in range(n):
-                near[c] = c
+                gap[c] = thr[c] - (a + sq_c[c] - np.float32(2.0) * G[r, c])
+            if diag[r] >= 0:
+                gap[diag[r]] = np.float32(1.0)
+        k = 0
+        for c in range(n):
+            near[k] = c
+            k += np.int64(gap[c] > 0)
         for j in range(k):
             c = near[j]
             if metric == COSINE:
@@ -277,6 +282,7 @@ def live_entries(Y, X, sq_y, sq_x, square, metric, scale, top, memo, w, skip, in
         scratch_d = np.empty(block_rows * n, dtype=np.float32)
         counts = np.zeros((block_rows, len(tiles)), dtype=np.int64)
         near = np.empty(TILE_COLS, dtype=np.int64)
+        gap = np.empty(TILE_COLS, dtype=np.float32)
         pos = lo * n
         for r0 in range(lo, hi, block_rows):
             r1 = min(r0 + block_rows, hi)
@@ -288,7 +294,7 @@ def live_entries(Y, X, sq_y, sq_x, square, metric, scale, top, memo, w, skip, in
                 sc = sq_x[c0:c1] if sq_x is not None else dummy
                 tc = thr[c0:c1] if code != COSINE else dummy
                 q = _tile_live(G, sr, sc, _diag(r0, r1, c0, c1, square), skip[r0:r1], code, scale, top, memo,
-                               tc, c0, t, counts, scratch_i, scratch_d, q, near)
+                               tc, c0, t, counts, scratch_i, scratch_d, q, near, gap)
             pos = _gather_rows(counts[: r1 - r0], scratch_i, scratch_d, indices, data, pos, starts, ends, r0,
                                memo, w, gains)
         return pos
