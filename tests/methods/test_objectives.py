@@ -98,3 +98,14 @@ def test_disparity_euclidean_dissimilarity_is_the_distance():
     D = np.sqrt(((X[:, None].astype(np.float64) - X[None]) ** 2).sum(-1))
     assert cs.objective == pytest.approx(D[cs.indices[0], cs.indices[1]], rel=1e-4)
     assert cs.objective == pytest.approx(D[0].max(), rel=1e-4)  # from the first candidate, its farthest
+
+
+def test_a_huge_eta_means_no_cap_without_overflow():
+    import warnings
+
+    X = np.random.default_rng(0).normal(size=(50, 4)).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an overflow in float32 would warn
+        huge = lessdata.select(X, budget=5, method="targeted", query=X[:3], eta=1e300)
+    large = lessdata.select(X, budget=5, method="targeted", query=X[:3], eta=1e6)
+    np.testing.assert_array_equal(huge.indices, large.indices)

@@ -87,6 +87,11 @@ def test_a_bad_number_of_points_is_one_line(n):
         lessdata.select(n=n, budget=3, method="random")
 
 
+def test_more_points_than_memory_can_index_is_one_line():
+    with pytest.raises(LessdataError, match=r"n=1,000,000,000,000 points need 7,450.6 GiB for their indices"):
+        lessdata.select(n=10**12, budget=3, method="random")
+
+
 def test_an_empty_result_is_an_error():
     emb = RAW / np.linalg.norm(RAW, axis=1, keepdims=True)
     with pytest.raises(LessdataError, match="method 'sas' selected no point of 40 with lam=100"):

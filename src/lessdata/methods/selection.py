@@ -13,6 +13,7 @@ import numpy as np
 from .._validation import check_features, check_labels, resolve_budget
 from ..coreset import Coreset
 from ..errors import LessdataError
+from ..submodular.similarity import available_memory
 from .registry import get_method
 
 
@@ -70,6 +71,11 @@ def select(
         raise LessdataError(f"method {method!r} without features needs the number of points n=")
     elif isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n < 2**63:
         raise LessdataError(f"n must be a positive integer (the number of points), got {n!r}")
+    else:
+        free = available_memory()
+        if free is not None and 8 * int(n) > free:  # selection keeps one int64 index per point
+            raise LessdataError(f"n={int(n):,} points need {8 * int(n) / 2**30:,.1f} GiB for their indices alone but "
+                                f"only {free / 2**30:.1f} GiB of memory is available")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise LessdataError(f"seed must be a non-negative integer, got {seed!r}")
     if labels is not None:

@@ -409,7 +409,8 @@ def flmi_similarity(similarity, query_similarity: np.ndarray, eta: float = 1.0):
     ``similarity`` is candidate-major ``n × n`` (dense or scipy CSR), ``query_similarity`` is points ×
     queries. Returns the capped similarity (same kind), ready for :class:`FacilityLocation`."""
     Q = np.asarray(query_similarity, dtype=np.float32)
-    cap = float(eta) * Q.max(axis=1)
+    big = float(np.finfo(np.float32).max)  # a huge η means no cap: keep it finite in float32
+    cap = np.clip(float(eta) * Q.max(axis=1).astype(np.float64), -big, big).astype(np.float32)
     if hasattr(similarity, "tocsr"):
         S = similarity.tocsr(copy=True).astype(np.float32)
         S.data = np.minimum(S.data, cap[S.indices])
