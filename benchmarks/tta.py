@@ -4,35 +4,36 @@ learning-rate schedule for every run. Three suites:
 - ``exp2`` (experiment 2): full data vs class-balanced random, RS2 and CRAIG (reselected every epoch and every
   5 epochs on last-layer gradients) at 10% and 30%, 3 seeds. The same as
   ``lessdata bench tta --dataset fashion-mnist --model cnn --methods full,random,rs2,craig --fractions 0.1,0.3``.
-- ``issue4``: full, random, CRAIG, CREST, AdaCore, GradMatch, GLISTER (every 5 epochs), EL2N, forgetting and
-  cartography at 10% and 30%; checks "CREST reaches full − 1 point at least 2x faster than full data".
+- ``all``: full, random, CRAIG, CREST, AdaCore, GradMatch, GLISTER (every 5 epochs), EL2N, forgetting and
+  cartography at 10% and 30%; checks "CREST reaches full − 1 point at least 2x faster than full data"
+  (``issue4``, its former name, is still accepted).
 - ``noise``: full, random, CRAIG and CREST at 10% and 30% with 20% of the training labels flipped; the share
   of flipped examples each method selects.
 
     python benchmarks/tta.py                          # exp2, about 25 minutes on 2 cores
-    python benchmarks/tta.py --suite issue4 --quick   # 3 epochs, 1 seed, 6,000/2,000-example subsets (CPU)
+    python benchmarks/tta.py --suite all --quick      # 3 epochs, 1 seed, 6,000/2,000-example subsets (CPU)
 
-Seeds (and arms) as parallel processes on a bigger machine, then one report per suite. The full issue-4 run on
+Seeds (and arms) as parallel processes on a bigger machine, then one report per suite. The full ``all`` run on
 one GPU and 16 cores, split so that no process runs much longer than the others (about 5-6 minutes each,
 estimated; CREST's per-step checks and GradMatch's OMP at 30% are the long poles)::
 
     export PYTHONPATH=src LESSDATA_DATA=.devdata OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
     run="python3 benchmarks/tta.py --device cuda --threads 1 --out $OUT/parts"
     for s in 0 1 2; do
-      NUMBA_NUM_THREADS=2 $run --suite issue4 --seed-list $s --name issue4_a \
+      NUMBA_NUM_THREADS=2 $run --suite all --seed-list $s --name all_a \
           --methods full,random,craig,adacore,el2n,forgetting,cartography &
-      NUMBA_NUM_THREADS=1 sh -c "$run --suite issue4 --seed-list $s --name issue4_b \
+      NUMBA_NUM_THREADS=1 sh -c "$run --suite all --seed-list $s --name all_b \
           --methods crest,gradmatch,glister --fractions 0.1 && \
-          $run --suite issue4 --seed-list $s --name issue4_c --methods crest --fractions 0.3" &
-      NUMBA_NUM_THREADS=1 $run --suite issue4 --seed-list $s --name issue4_d \
+          $run --suite all --seed-list $s --name all_c --methods crest --fractions 0.3" &
+      NUMBA_NUM_THREADS=1 $run --suite all --seed-list $s --name all_d \
           --methods gradmatch,glister --fractions 0.3 --every once &
       NUMBA_NUM_THREADS=2 $run --suite noise --seed-list $s &
     done; wait
-    python3 benchmarks/tta.py --merge $OUT/parts/issue4_?_seeds?.json --name tta_fashion_mnist_cnn_issue4 --out $OUT
+    python3 benchmarks/tta.py --merge $OUT/parts/all_?_seeds?.json --name tta_fashion_mnist_cnn_all --out $OUT
     python3 benchmarks/tta.py --merge $OUT/parts/tta_fashion_mnist_cnn_noise_seeds?.json --out $OUT
 
 Writes ``benchmarks/results/<name>.{md,png,json}``: ``tta_fashion_mnist_cnn`` (exp2),
-``tta_fashion_mnist_cnn_issue4``, ``tta_fashion_mnist_cnn_noise`` (``_quick`` with --quick; ``_seeds<list>``
+``tta_fashion_mnist_cnn_all``, ``tta_fashion_mnist_cnn_noise`` (``_quick`` with --quick; ``_seeds<list>``
 per seed process, merged into ``<name>`` by --merge).
 """
 
@@ -49,13 +50,15 @@ from lessdata.errors import LessdataError
 
 SUITES = {
     "exp2": {"methods": ("full", "random", "rs2", "craig"), "noise_rate": 0.0, "name": "tta_fashion_mnist_cnn"},
-    "issue4": {"methods": ("full", "random", "craig", "crest", "adacore", "gradmatch", "glister", "el2n",
-                           "forgetting", "cartography"), "noise_rate": 0.0, "name": "tta_fashion_mnist_cnn_issue4"},
+    "all": {"methods": ("full", "random", "craig", "crest", "adacore", "gradmatch", "glister", "el2n",
+                        "forgetting", "cartography"), "noise_rate": 0.0, "name": "tta_fashion_mnist_cnn_all"},
     "noise": {"methods": ("full", "random", "craig", "crest"), "noise_rate": 0.2,
               "name": "tta_fashion_mnist_cnn_noise"},
 }
 #: --quick on a CPU: stratified subsets of the training and test sets, so every suite runs in a few minutes
-QUICK_SIZES = {"exp2": (None, None), "issue4": (6000, 2000), "noise": (6000, 2000)}
+QUICK_SIZES = {"exp2": (None, None), "all": (6000, 2000), "noise": (6000, 2000)}
+#: former suite names, still accepted so that recorded commands run
+SUITE_ALIASES = {"issue4": "all"}
 
 
 def _ints(text: str, once: bool = False) -> list:
@@ -64,7 +67,7 @@ def _ints(text: str, once: bool = False) -> list:
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--suite", choices=sorted(SUITES), default="exp2")
+    parser.add_argument("--suite", choices=sorted(SUITES) + sorted(SUITE_ALIASES), default="exp2")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--seed-list", default=None, help="run these seeds (e.g. 1,2); merge with --merge")
     parser.add_argument("--epochs", type=int, default=None, help="default: 10 (3 with --quick)")
@@ -72,7 +75,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--device", default=None, help="cpu or cuda")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
-    parser.add_argument("--craig-every", default=None, help="CRAIG periods (default 1,5; exp2 and issue4)")
+    parser.add_argument("--craig-every", default=None, help="CRAIG periods (default 1,5; exp2 and all)")
     parser.add_argument("--every", default="5", help="AdaCore / GradMatch / GLISTER periods, or 'once'")
     parser.add_argument("--fractions", default="0.1,0.3")
     parser.add_argument("--methods", default=None, help="override the suite's methods")
@@ -101,8 +104,9 @@ def main(argv=None) -> dict:
         if args.merge:
             result = merge_files(args.merge, args.out, name=args.name, command=command)
         else:
-            suite = SUITES[args.suite]
-            quick_train, quick_test = QUICK_SIZES[args.suite] if args.quick else (None, None)
+            suite_name = SUITE_ALIASES.get(args.suite, args.suite)
+            suite = SUITES[suite_name]
+            quick_train, quick_test = QUICK_SIZES[suite_name] if args.quick else (None, None)
             methods = args.methods.split(",") if args.methods else suite["methods"]
             config = TtaConfig(
                 "fashion-mnist", "cnn", methods=methods, fractions=[float(f) for f in args.fractions.split(",")],

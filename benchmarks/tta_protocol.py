@@ -37,7 +37,7 @@ from lessdata.bench.report import regenerate
 HERE = Path(__file__).resolve().parent
 RECIPE = ["--train-size", "20000", "--test-size", "5000", "--batch-size", "64", "--every", "5", "--seeds", "3",
           "--threads", "1", "--accuracy-targets", "0.75,0.8,0.85", "--parallel-processes", "2"]
-PROTOCOL = ["--suite", "issue4", "--epochs", "15", *RECIPE]
+PROTOCOL = ["--suite", "all", "--epochs", "15", *RECIPE]
 #: two processes side by side; each runs its parts one after the other
 CHAINS = [
     {"tta_protocol_a": [*PROTOCOL, "--fractions", "0.1,0.3", "--methods", "full,random,rs2,craig",
@@ -49,7 +49,7 @@ CHAINS = [
                         "--craig-every", "5"]},
 ]
 MAIN_PARTS = ("tta_protocol_a", "tta_protocol_b", "tta_protocol_short")
-PLATEAU = ["--suite", "issue4", "--epochs", "30", *RECIPE[:6], "--threads", "1", "--parallel-processes", "2",
+PLATEAU = ["--suite", "all", "--epochs", "30", *RECIPE[:6], "--threads", "1", "--parallel-processes", "2",
            "--fractions", "0.1", "--methods", "full,random", "--name", "tta_protocol_plateau"]
 
 RECIPE_NOTE = (

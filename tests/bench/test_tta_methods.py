@@ -278,7 +278,7 @@ def test_cli_tta_merge(merged_parts, tmp_path):
     ({"options": ArmOptions(glister_validation_fraction=0.9)}, "glister_validation_fraction"),
     ({"options": ArmOptions(el2n_runs=0)}, "el2n_runs must be a positive integer"),
 ])
-def test_run_tta_rejects_bad_issue4_input(kwargs, message, tmp_path):
+def test_run_tta_rejects_bad_method_input(kwargs, message, tmp_path):
     with pytest.raises(LessdataError, match=message):
         run_tta(TtaConfig("digits", "mlp", fractions=(0.3,), seeds=1, epochs=1, **kwargs), out_dir=tmp_path)
     assert not list(tmp_path.iterdir())
@@ -300,7 +300,7 @@ def test_cuda_without_a_gpu_is_a_clear_error(tmp_path):
     (["--every", "x"], "--every must be positive integers or 'once'"),
     (["--seed-list", "0,a"], "--seed-list must be positive integers"),
 ])
-def test_cli_issue4_bad_input_exits_2(args, message, tmp_path):
+def test_cli_bad_method_input_exits_2(args, message, tmp_path):
     result = CliRunner().invoke(bench_app, ["tta", "--dataset", "digits", "--model", "mlp", *args,
                                             "--out", str(tmp_path)])
     assert result.exit_code == 2, result.output
