@@ -238,7 +238,7 @@ def main():
              "Σ_i max_{j∈S} (max d − d_ij), relative to lessdata naive greedy where it ran, else lessdata lazy.",
              "Peer ÷ lessdata: the peer's fastest call divided by lessdata lazy's slowest call (its first, usually).",
              "lessdata lazy uses the default storage (`auto`: these euclidean similarities are computed on demand "
-             "in tiles above 1 GiB, i.e. from n ≈ 16,400); lazy-dense always stores the whole matrix, "
+             "in tiles above 256 MB, i.e. from n ≈ 8,200); lazy-dense always stores the whole matrix, "
              "lazy-on_demand never does.",
              "Bound: one pass of the BLAS product behind the similarity (tiles of 256 × 1,024, float32, nothing "
              "stored), measured in the lessdata process on the same input; the on-demand path makes two such "

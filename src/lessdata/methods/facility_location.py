@@ -17,7 +17,7 @@ from .registry import BACKEND, BUDGET_POLICY, EPSILON, MEMORY_CAP, METRIC, N_NEI
 #: first gains come from one pass over cache-sized tiles, and a second pass after the first pick keeps only
 #: the entries that can still matter (benchmarks/results/engine_storage.md). ``auto`` (default) takes
 #: ``on_demand`` for euclidean and rbf parts whose dense similarity would exceed
-#: :data:`~lessdata.submodular.similarity.AUTO_ON_DEMAND_ABOVE` bytes (1 GiB), and ``dense`` otherwise
+#: :data:`~lessdata.submodular.similarity.AUTO_ON_DEMAND_ABOVE` bytes (256 MB), and ``dense`` otherwise
 #: (cosine keeps most entries live after one pick, so storing them gains nothing).
 STORAGE = ("auto", "dense", "on_demand")
 

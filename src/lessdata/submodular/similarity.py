@@ -38,9 +38,10 @@ logger = logging.getLogger("lessdata")
 METRICS = ("euclidean", "cosine", "rbf", "precomputed")
 DEFAULT_MEMORY_CAP = 2 * 2**30
 #: facility location's ``storage="auto"`` computes euclidean and rbf similarities larger than this (bytes)
-#: on demand instead of storing them (from n ≈ 16,400): below it storing is faster, above it the two tiled
-#: passes cost about as much as writing the matrix, with a fraction of its memory
-AUTO_ON_DEMAND_ABOVE = 2**30
+#: on demand instead of storing them (from n ≈ 8,200): above it a process's first selection is faster on
+#: demand (writing a fresh matrix costs more than a second tiled pass), later ones about equal, with a
+#: fraction of the memory; below it storing is faster
+AUTO_ON_DEMAND_ABOVE = 256 * 2**20
 EXACT_KNN_LIMIT = 200_000
 DEFAULT_NEIGHBORS = 64
 _BLOCK_ROWS = 256  # rows per block: a block stays in cache between the multiply and the transform
