@@ -22,7 +22,6 @@ import logging
 import math
 import mmap
 import os
-import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -45,46 +44,11 @@ AUTO_ON_DEMAND_ABOVE = 256 * 2**20
 EXACT_KNN_LIMIT = 200_000
 DEFAULT_NEIGHBORS = 64
 _BLOCK_ROWS = 256  # rows per block: a block stays in cache between the multiply and the transform
-_SCRATCH_BYTES = 2 * 2**20  # scans that keep nothing of a block use blocks of about this size
 
 
 # ------------------------------------------------------------------------------------------ kernels
 # Each worker thread multiplies one block of rows with single-threaded BLAS and transforms it while it is
 # still in cache; BLAS and numba never run their own thread pools at the same time (they would fight).
-@njit(fastmath=True, nogil=True, cache=True)
-def _block_to_distance(G, sq_rows, sq_cols, diag):
-    """In place: G (Y_blk @ X.T) -> euclidean distances; returns the block's largest distance.
-
-    ``diag[r] >= 0`` is the column of row ``r``'s own point (square case), whose distance is set to exactly 0.
-    """
-    m, n = G.shape
-    best = np.float32(0.0)
-    for r in range(m):
-        for c in range(n):
-            v = sq_rows[r] + sq_cols[c] - np.float32(2.0) * G[r, c]
-            v = np.float32(math.sqrt(v)) if v > 0 else np.float32(0.0)
-            G[r, c] = v
-            best = max(best, v)
-        if diag[r] >= 0:
-            G[r, diag[r]] = 0.0
-    return best
-
-
-@njit(fastmath=True, nogil=True, cache=True)
-def _weighted_row_sums(S, w, clip):
-    """Σ_i w_i · S[r, i] per row (negative entries counted as 0 when ``clip``), accumulated in float64."""
-    out = np.empty(S.shape[0], dtype=np.float64)
-    for r in range(S.shape[0]):
-        total = 0.0
-        for c in range(S.shape[1]):
-            v = S[r, c]
-            if clip and v < 0:
-                v = np.float32(0.0)
-            total += w[c] * v
-        out[r] = total
-    return out
-
-
 @njit(fastmath=True, nogil=True, cache=True)
 def _block_exp_neg_scaled(S, scale):
     """In place: S <- exp(-S * scale) (RBF similarity from distances)."""
@@ -194,7 +158,7 @@ class ImplicitSimilarity:
         if self.metric == "cosine":
             return np.float32(0.0)
         diag = rows if self.square else np.full(len(rows), -1, dtype=np.int64)
-        top = _block_to_distance(out, self.sq_y[rows], self.sq_x, diag)
+        top = tiles.to_distances(out, self.sq_y[rows], self.sq_x, diag)
         if self.metric == "rbf":
             _block_exp_neg_scaled(out, self.scale)
         elif similarity:
@@ -214,37 +178,22 @@ class ImplicitSimilarity:
             self._fill(rows[start:start + _BLOCK_ROWS], out[start:start + _BLOCK_ROWS])
         return out
 
-    def scan(self, fn, similarity: bool = True, out: np.ndarray | None = None) -> list:
-        """``fn(start, stop, block)`` on every block of consecutive rows, blocks on all cores; results in order.
-
-        ``block`` holds rows ``start..stop-1`` (in ``out[start:stop]`` when ``out`` is given, else in a
-        per-thread scratch buffer that the next block overwrites)."""
-        m, n = self.shape
-        # a scratch block small enough to stay in cache between the product, the transform and ``fn``
-        step = _BLOCK_ROWS if out is not None else max(8, min(_BLOCK_ROWS, _SCRATCH_BYTES // (4 * n)))
-        starts = list(range(0, m, step))
-        local = threading.local()
+    def _fill_all(self, out: np.ndarray, similarity: bool) -> None:
+        """Every row into ``out``, blocks of rows on all cores (for euclidean with ``similarity=False``:
+        distances, and the largest one found on the way)."""
+        starts = list(range(0, self.shape[0], _BLOCK_ROWS))
 
         def block(start):
-            stop = min(start + step, m)
-            if out is not None:
-                buf = out[start:stop]
-            else:
-                buf = getattr(local, "buf", None)
-                if buf is None:
-                    buf = local.buf = np.empty((step, n), dtype=np.float32)
-                buf = buf[: stop - start]
-            top = self._fill(np.arange(start, stop), buf, similarity)
-            return top, fn(start, stop, buf)
+            return self._fill(np.arange(start, min(start + _BLOCK_ROWS, self.shape[0])),
+                              out[start:start + _BLOCK_ROWS], similarity)
 
         if len(starts) == 1:  # one block: no thread pool, no BLAS limits (they cost more than they save)
-            results = [block(0)]
+            tops = [block(0)]
         else:
             with single_threaded_blas(), ThreadPoolExecutor(_workers()) as pool:
-                results = list(pool.map(block, starts))
+                tops = list(pool.map(block, starts))
         if self.top is None and not similarity:
-            self.top = np.float32(max(top for top, _ in results))
-        return [r for _, r in results]
+            self.top = np.float32(max(tops))
 
     def row_sums(self, weights: np.ndarray | None = None) -> np.ndarray:
         """Σ_i w_i · max(0, s_ci) for every candidate ``c`` (facility location's first gains), in one tiled
@@ -269,7 +218,7 @@ class ImplicitSimilarity:
     def materialize(self) -> np.ndarray:
         """The whole dense float32 matrix."""
         S = empty_large(self.shape, np.float32)
-        self.scan(lambda a, b, blk: None, similarity=self.metric != "euclidean", out=S)
+        self._fill_all(S, similarity=self.metric != "euclidean")
         if self.metric == "euclidean":
             top = self.top
             with ThreadPoolExecutor(_workers()) as pool:

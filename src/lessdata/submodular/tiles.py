@@ -39,15 +39,20 @@ _MAP_NORESERVE = getattr(mmap, "MAP_NORESERVE", 0x4000 if sys.platform.startswit
 
 # ------------------------------------------------------------------------------------------ kernels
 @njit(fastmath=True, nogil=True, cache=True)
-def _to_distances(G, sq_r, sq_c, diag):
-    """In place: G (rows @ cols.T) -> euclidean distances; ``diag[r] >= 0`` is row r's own column (0 there)."""
+def to_distances(G, sq_r, sq_c, diag):
+    """In place: G (rows @ cols.T of centred features) -> euclidean distances; ``diag[r] >= 0`` is row r's own
+    column, set to exactly 0. Returns the largest distance."""
     m, n = G.shape
+    best = np.float32(0.0)
     for r in range(m):
         a = sq_r[r]
         for c in range(n):
-            G[r, c] = np.sqrt(max(a + sq_c[c] - np.float32(2.0) * G[r, c], np.float32(0.0)))
+            v = np.sqrt(max(a + sq_c[c] - np.float32(2.0) * G[r, c], np.float32(0.0)))
+            G[r, c] = v
+            best = v if v > best else best
         if diag[r] >= 0:
             G[r, diag[r]] = np.float32(0.0)
+    return best
 
 
 @njit(fastmath=True, nogil=True, cache=True)
@@ -55,9 +60,9 @@ def _tile_sums(G, sq_r, sq_c, diag, w, metric, scale, sums):
     """Add each row's Σ_c w_c·v_c to ``sums`` (v: the distance for euclidean, else max(0, similarity));
     returns the tile's largest distance (euclidean) or 0."""
     m, n = G.shape
-    if metric != COSINE:
-        _to_distances(G, sq_r, sq_c, diag)
-    best = np.float32(0.0)
+    best = to_distances(G, sq_r, sq_c, diag) if metric == EUCLIDEAN else np.float32(0.0)
+    if metric == RBF:
+        to_distances(G, sq_r, sq_c, diag)
     for r in range(m):
         if metric == RBF:
             for c in range(n):
@@ -69,11 +74,6 @@ def _tile_sums(G, sq_r, sq_c, diag, w, metric, scale, sums):
         for c in range(n):
             acc += w[c] * G[r, c]
         sums[r] += acc
-        if metric == EUCLIDEAN:
-            b = np.float32(0.0)
-            for c in range(n):
-                b = G[r, c] if G[r, c] > b else b
-            best = b if b > best else best
     return best
 
 
