@@ -46,12 +46,14 @@ def to_distances(G, sq_r, sq_c, diag):
     best = np.float32(0.0)
     for r in range(m):
         a = sq_r[r]
-        for c in range(n):
-            v = np.sqrt(max(a + sq_c[c] - np.float32(2.0) * G[r, c], np.float32(0.0)))
-            G[r, c] = v
-            best = v if v > best else best
+        for c in range(n):  # separate loops: each vectorises on its own, not fused
+            G[r, c] = np.sqrt(max(a + sq_c[c] - np.float32(2.0) * G[r, c], np.float32(0.0)))
         if diag[r] >= 0:
             G[r, diag[r]] = np.float32(0.0)
+        b = np.float32(0.0)
+        for c in range(n):
+            b = G[r, c] if G[r, c] > b else b
+        best = b if b > best else best
     return best
 
 
