@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import logging
 import math
-import mmap
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -31,6 +29,7 @@ from numba import njit, prange
 from .._threads import single_threaded_blas
 from ..errors import LessdataError
 from . import tiles
+from .tiles import mapped
 
 logger = logging.getLogger("lessdata")
 
@@ -72,22 +71,16 @@ _HUGE_PAGES_ABOVE = 64 * 2**20
 
 
 def empty_large(shape, dtype) -> np.ndarray:
-    """``np.empty``, backed by transparent huge pages when large (Linux): a fresh n × n matrix then costs
-    one page fault per 2 MiB instead of per 4 KiB, which is most of a first call's time to write it."""
+    """``np.empty``, backed by transparent huge pages when large (:func:`~lessdata.submodular.tiles.mapped`):
+    a fresh n × n matrix then costs one page fault per 2 MiB instead of per 4 KiB, which is most of a first
+    call's time to write it."""
     shape = tuple(int(s) for s in np.atleast_1d(shape))
-    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
-    if nbytes < _HUGE_PAGES_ABOVE or not hasattr(mmap, "MADV_HUGEPAGE"):
-        return np.empty(shape, dtype=dtype)
-    try:
-        buf = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-        buf.madvise(mmap.MADV_HUGEPAGE)
-    except (OSError, ValueError, AttributeError):
-        return np.empty(shape, dtype=dtype)
-    return np.frombuffer(buf, dtype=dtype, count=int(np.prod(shape))).reshape(shape)
+    size = int(np.prod(shape))
+    out = mapped(size, dtype, lazy=False) if size * np.dtype(dtype).itemsize >= _HUGE_PAGES_ABOVE else None
+    return np.empty(shape, dtype=dtype) if out is None else out.reshape(shape)
 
 
-def _workers() -> int:
-    return max(1, os.cpu_count() or 1)
+_workers = tiles._workers
 
 
 def _normalize_rows(X: np.ndarray) -> np.ndarray:
