@@ -134,3 +134,37 @@ def test_auto_storage_computes_large_distance_similarities_on_demand(monkeypatch
     dense = lessdata.select(X, fraction=0.1, method="facility_location", metric=metric, labels=labels,
                             storage="dense")
     np.testing.assert_array_equal(cs.indices, dense.indices)
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine", "rbf"])
+@pytest.mark.parametrize("guess", ["sampled", "wrong"])
+def test_first_pass_stores_the_live_rows_when_its_guess_is_the_first_pick(monkeypatch, metric, guess):
+    from lessdata.submodular import tiles
+
+    X = blobs(1500, seed=11)
+    w = np.random.default_rng(2).uniform(0.5, 2.0, size=len(X)).astype(np.float32)
+    stored = FacilityLocation(dense_similarity(X, metric=metric), weights=w)
+    f = FacilityLocation(ImplicitSimilarity(X, metric=metric), weights=w)
+    first = int(np.argmax(stored.gains(np.arange(len(X)))))
+    if guess == "wrong":  # a guess that is not the first pick: its entries are dropped, a second pass runs
+        monkeypatch.setattr(f, "_guess_first_pick", lambda: (first + 1) % len(X))
+    second_passes = []
+    real = tiles.live_entries
+    monkeypatch.setattr(tiles, "live_entries", lambda *a, **k: second_passes.append(1) or real(*a, **k))
+    a, b = maximize(stored, 150, "lazy"), maximize(f, 150, "lazy")
+    if guess == "sampled":
+        assert f._guess_first_pick() == first  # the sample of points finds the first pick
+    assert len(second_passes) == (0 if guess == "sampled" else 1)
+    np.testing.assert_array_equal(a.indices, b.indices)
+    np.testing.assert_allclose(a.gains, b.gains, rtol=1e-4)
+    assert f.value() == pytest.approx(stored.value(), rel=1e-6)
+    assert 0 < f.stored_entries() < 0.4 * len(X) ** 2
+
+
+def test_first_pass_keeps_nothing_when_the_guess_would_leave_most_entries_live():
+    angle = np.sort(np.random.default_rng(0).uniform(0, 2 * np.pi, 600))
+    X = np.stack([np.cos(angle), np.sin(angle)], axis=1).astype(np.float32)
+    f = FacilityLocation(ImplicitSimilarity(X))
+    assert f._guess_first_pick() is None
+    f.gains(np.arange(600))
+    assert f._early is None

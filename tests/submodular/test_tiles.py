@@ -76,3 +76,62 @@ def test_reserved_memory_is_committed_only_where_written():
     a[-1] = 2.0
     assert a.shape == (2**31,) and a[:1000].sum() == 1000.0 and a[-1] == 2.0
     assert tiles.reserve(0, np.int32).shape == (0,)
+
+
+@given(n=st.integers(2, 90), m=st.one_of(st.none(), st.integers(2, 70)), d=st.integers(1, 6),
+       metric=st.sampled_from(["euclidean", "cosine", "rbf"]), seed=st.integers(0, 10_000),
+       workers=st.integers(1, 3), tile=st.sampled_from([8, 16, 1024]))
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_first_pass_keeps_what_its_guess_leaves_live(monkeypatch, n, m, d, metric, seed, workers, tile):
+    """row_sums(keep_for=c): the same sums as the plain pass, and once c is picked, its finished rows are the
+    live rows a second pass would store (every live entry, each value the similarity, gains from them)."""
+    monkeypatch.setattr(tiles, "TILE_COLS", tile)
+    monkeypatch.setattr(tiles, "_workers", lambda w=workers: w)
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)).astype(np.float32)
+    Y = None if m is None else rng.normal(size=(m, d)).astype(np.float32)
+    w = rng.uniform(0, 2, size=n).astype(np.float32)
+    plain = ImplicitSimilarity(X, Y, metric)
+    sums = plain.row_sums(w)
+    sim = ImplicitSimilarity(X, Y, metric)
+    c = int(rng.integers(sim.shape[0]))
+    fused, rows = sim.row_sums(w, keep_for=c)
+    np.testing.assert_array_equal(fused, sums)  # the pass that keeps entries sums exactly as the plain one
+    memo = np.maximum(sim.rows(np.array([c]))[0], 0)  # what add(c) leaves
+    gains = sim.finish_rows(rows, memo, w)
+    starts, ends, idx, data = rows
+    skip = np.zeros(sim.shape[0], dtype=bool)
+    skip[c] = True
+    ref = _live(plain, memo, w, skip)
+    S = dense_similarity(X, Y, metric)
+    tol = 1e-5 * max(1.0, float(np.abs(S).max()))
+    for r in range(sim.shape[0]):
+        cols, vals = idx[starts[r]:ends[r]], data[starts[r]:ends[r]]
+        if r == c:
+            assert len(cols) == 0
+            continue
+        assert np.all(np.diff(cols) > 0)
+        np.testing.assert_allclose(vals, S[r, cols], atol=tol)
+        assert np.all(vals >= memo[cols])  # kept entries are live, or tie the memo after rounding (worth 0)
+        live = cols[vals > memo[cols]]
+        ref_cols = ref[2][ref[0][r]:ref[1][r]]
+        clearly_live = ref_cols[S[r, ref_cols] > memo[ref_cols] + tol]
+        assert np.isin(clearly_live, live).all()  # nothing the second pass keeps is missing
+        assert gains[r] == tiles.sparse_gain(starts, ends, idx, data, r, memo, w)
+        assert gains[r] == pytest.approx(float((w[cols] * np.maximum(vals - memo[cols], 0)).sum()), rel=1e-4,
+                                         abs=1e-4)
+
+
+def test_sampled_row_sums_rank_like_the_sums_on_those_points():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(300, 4)).astype(np.float32)
+    w = rng.uniform(0.5, 1.5, size=300).astype(np.float32)
+    cols = np.arange(0, 300, 7)
+    for metric in ("euclidean", "cosine", "rbf"):
+        sim = ImplicitSimilarity(X, metric=metric)
+        S = dense_similarity(X, metric=metric).astype(np.float64)
+        est = sim.sampled_row_sums(cols, w)
+        ref = (np.maximum(S[:, cols], 0) * w[cols]).sum(axis=1)
+        if metric == "euclidean":  # minus the distances: the same order as (max d − d)
+            ref = -((S.max() - S[:, cols]) * w[cols]).sum(axis=1)
+        np.testing.assert_allclose(est, ref, rtol=1e-4, atol=1e-3)

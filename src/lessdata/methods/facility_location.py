@@ -14,8 +14,9 @@ from ._partitioned import partitioned_coreset
 from .registry import BACKEND, BUDGET_POLICY, EPSILON, MEMORY_CAP, METRIC, N_NEIGHBORS, OPTIMIZER, Method, register
 
 #: ``dense`` stores each part's similarity (under ``memory_cap``); ``on_demand`` never stores it whole: the
-#: first gains come from one pass over cache-sized tiles, and a second pass after the first pick keeps only
-#: the entries that can still matter (benchmarks/results/engine_storage.md). ``auto`` (default) takes
+#: first gains come from one pass over cache-sized tiles, which also keeps the entries that a first pick
+#: guessed from a sample of the points would leave live (a second pass runs only when the guess is not the
+#: first pick; benchmarks/results/engine_storage.md). ``auto`` (default) takes
 #: ``on_demand`` for euclidean and rbf parts whose dense similarity would exceed
 #: :data:`~lessdata.submodular.similarity.AUTO_ON_DEMAND_ABOVE` bytes (256 MB), and ``dense`` otherwise
 #: (cosine keeps most entries live after one pick, so storing them gains nothing).

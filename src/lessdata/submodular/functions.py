@@ -143,20 +143,19 @@ def _prune_dense(S, memo, removed, r0, r1, starts, ends, out_idx, out_data, q):
 
 
 @njit(nogil=True, cache=True)
-def _prune_sparse_rows(starts, ends, indices, data, memo, removed, r0, r1, new_starts, new_ends, out_idx,
-                       out_data, q):
-    """As :func:`_prune_dense`, for rows already stored sparse."""
+def _compact_rows(starts, ends, indices, data, memo, removed, r0, r1):
+    """In place: keep only the live entries of rows r0..r1-1, each row compacted to the front of its own
+    range (``ends`` moves back; removed rows become empty)."""
     for c in range(r0, r1):
-        new_starts[c] = q
+        q = starts[c]
         if not removed[c]:
-            for p in range(starts[c], ends[c]):
+            for p in range(starts[c], ends[c]):  # branch-free: each entry is written, kept if live (q <= p)
                 i = indices[p]
-                if data[p] > memo[i]:
-                    out_idx[q] = i
-                    out_data[q] = data[p]
-                    q += 1
-        new_ends[c] = q
-    return q
+                s = data[p]
+                indices[q] = i
+                data[q] = s
+                q += np.int64(s > memo[i])
+        ends[c] = q
 
 
 _ROW_BLOCK = 256  # on-demand rows computed per BLAS product
@@ -164,6 +163,7 @@ _THREAD_CHUNK = 2048  # candidates per thread task when a batch of gains is spli
 _FIRST_CHECK = 4  # picks before the first pruning check; later checks at 8, 16, 32, ...
 _PRUNE_BELOW = 0.4  # prune when the live entries are under this share of what is stored
 _SAMPLE_ROWS = 256
+_GUESS_POINTS = 512  # points on which facility location's first pick is guessed
 _DUMMY_PTR, _DUMMY_IDX, _DUMMY_DATA = np.zeros(1, np.int64), np.zeros(1, np.int32), np.zeros(1, np.float32)
 _DUMMY_2D = np.zeros((1, 1), dtype=np.float32)
 
@@ -185,14 +185,15 @@ class FacilityLocation:
     similarities count as 0 (the per-point memo starts at 0). Keeps the per-point current maximum (memo)
     and which selected candidate attains it (``assignment``), so each gain costs one row.
 
-    As picks accumulate, entries that can no longer raise any point's memo are pruned (checked at 32, 64,
-    128, ... picks): the rows become short sparse lists and later gains cost a fraction of a dense row, while
+    As picks accumulate, entries that can no longer raise any point's memo are pruned (checked at 4, 8,
+    16, ... picks): the rows become short sparse lists and later gains cost a fraction of a dense row, while
     every gain stays exact. ``prune=False`` turns this off.
 
     ``similarity`` may also be an :class:`~lessdata.submodular.similarity.ImplicitSimilarity`: the matrix is
-    then never stored whole: the first gains come from one pass of row sums, and after the first pick a
-    second pass over blocks stores only the entries that pick left live (or, when most are still live, the
-    dense matrix).
+    then never stored whole: the first gains come from one pass of row sums, which also stores the entries a
+    guessed first pick would leave live; when the guess is the first pick (checked exactly) those are the
+    rows, otherwise a second pass stores the entries the actual pick left live (or, when most are still
+    live, the dense matrix). Pruning compacts the stored rows in place.
 
     >>> S = np.array([[1.0, 0.5], [0.2, 1.0]], dtype=np.float32)
     >>> f = FacilityLocation(S)
@@ -237,9 +238,10 @@ class FacilityLocation:
         self.scan_gains = None  # exact gains of every candidate, when a pass over all rows just computed them
         self._next_check = _FIRST_CHECK
         self.prunings = 0
+        self._early = None  # (guessed first pick, the entries it would leave live), from the first pass
         if self.source_sparse:
-            indptr = self.S.indptr.astype(np.int64)
-            self._set_rows(indptr[:-1], indptr[1:], self.S.indices, self.S.data)
+            indptr = self.S.indptr.astype(np.int64)  # own copies: pruning compacts rows in place
+            self._set_rows(indptr[:-1].copy(), indptr[1:].copy(), self.S.indices.copy(), self.S.data.copy())
         elif self.implicit:
             self.sparse = False
             self.rows = None  # rows are computed on demand until the first pruning check stores live entries
@@ -265,9 +267,27 @@ class FacilityLocation:
 
     # ------------------------------------------------------------------------- on-demand rows
     def _initial_gains(self) -> np.ndarray:
+        """Every candidate's first gain, from one tiled pass. Its likely first pick is guessed beforehand from
+        a sample of the points; the same pass then also stores the entries the guess would leave live, so
+        that when it is the pick (checked exactly) no second pass is needed."""
         if self._first_gains is None:
-            self._first_gains = self.S.row_sums(self.w)
+            guess = self._guess_first_pick()
+            if guess is None:
+                self._first_gains = self.S.row_sums(self.w)
+            else:
+                self._first_gains, rows = self.S.row_sums(self.w, keep_for=guess, index_dtype=self._index_dtype())
+                self._early = (guess, rows)
         return self._first_gains
+
+    def _guess_first_pick(self) -> int | None:
+        """The best candidate on a fixed sample of the points, if the entries it would leave live are few
+        enough to store (the share :meth:`_leave_on_demand` requires); ``None`` otherwise."""
+        if not self.prune or self.n_candidates < 2:
+            return None
+        cols = np.unique(np.linspace(0, self.n_points - 1, min(_GUESS_POINTS, self.n_points)).astype(np.int64))
+        guess = int(np.argmax(self.S.sampled_row_sums(cols, self.w)))
+        rows = self._sample(np.flatnonzero(np.arange(self.n_candidates) != guess))
+        return guess if self.S.kept_share(guess, rows) <= _PRUNE_BELOW else None
 
     def _on_demand_gains(self, cands: np.ndarray) -> np.ndarray:
         if self.n_selected == 0:
@@ -329,6 +349,12 @@ class FacilityLocation:
         Reading rows on demand costs a product with the features per evaluation, far more than reading a
         stored row, so the on-demand phase ends as soon as the first pick's memo exists: one more pass over
         blocks keeps the entries that pick left live (usually a small share), or stores the dense matrix."""
+        early, self._early = self._early, None
+        if early is not None and self.n_selected == 1 and self.selected_mask[early[0]]:
+            self.scan_gains = self.S.finish_rows(early[1], self.memo, self.w)  # the guess was the first pick
+            self._set_rows(*early[1])
+            self.prunings += 1
+            return
         open_rows = np.flatnonzero(~self.selected_mask)
         sample = self._sample(open_rows) if len(open_rows) else open_rows
         live = _alive_dense(self.S.rows(sample), np.arange(len(sample)), self.memo,
@@ -369,28 +395,21 @@ class FacilityLocation:
         self.prunings += 1
 
     def _prune(self) -> None:
-        """Rebuild the rows keeping only live entries: one pass, row ranges split over threads, each writing
-        into its own part of a reserved range as long as what it holds now (no growing, no copying after)."""
+        """Keep only live entries, in one pass with row ranges split over threads. Sparse rows are compacted
+        in place, each within its own range (no new memory, nothing copied); a dense matrix is copied once
+        into sparse rows, each thread writing into its own part of a reserved range."""
         _, S, starts, ends, indices, data = self.rows
         bounds = np.linspace(0, self.n_candidates, _threads() + 1).astype(np.int64)
+        ranges = list(zip(bounds[:-1].tolist(), bounds[1:].tolist()))
         if self.sparse:
-            held = np.concatenate([[0], np.cumsum([int((ends[a:b] - starts[a:b]).sum())
-                                                   for a, b in zip(bounds[:-1], bounds[1:])])])
-        else:
-            held = bounds * self.n_points
-        new_starts, new_ends = np.zeros(self.n_candidates, np.int64), np.zeros(self.n_candidates, np.int64)
-        out_idx, out_data = reserve(int(held[-1]), self._index_dtype()), reserve(int(held[-1]), np.float32)
-
-        def run(t):
-            r0, r1, q = int(bounds[t]), int(bounds[t + 1]), int(held[t])
-            if self.sparse:
-                _prune_sparse_rows(starts, ends, indices, data, self.memo, self.selected_mask, r0, r1, new_starts,
-                                   new_ends, out_idx, out_data, q)
-            else:
-                _prune_dense(S, self.memo, self.selected_mask, r0, r1, new_starts, new_ends, out_idx, out_data, q)
-
-        list(_pool().map(run, range(len(bounds) - 1)))
-        self._set_rows(new_starts, new_ends, out_idx, out_data)
+            list(_pool().map(lambda b: _compact_rows(starts, ends, indices, data, self.memo, self.selected_mask,
+                                                     *b), ranges))
+            return
+        starts, ends = np.zeros(self.n_candidates, np.int64), np.zeros(self.n_candidates, np.int64)
+        indices, data = reserve(S.size, self._index_dtype()), reserve(S.size, np.float32)
+        list(_pool().map(lambda b: _prune_dense(S, self.memo, self.selected_mask, *b, starts, ends, indices, data,
+                                                b[0] * self.n_points), ranges))
+        self._set_rows(starts, ends, indices, data)
 
     def value(self) -> float:
         return float(np.dot(self.w.astype(np.float64), self.memo.astype(np.float64)))

@@ -5,16 +5,19 @@ of rows and each block in tiles of columns: one single-threaded BLAS product fil
 stay in the core's cache, and one compiled kernel turns it into similarities and consumes it there. The
 matrix itself never reaches main memory.
 
-Two passes make facility location's on-demand storage:
+Facility location's on-demand storage uses two kinds of pass:
 
 - :func:`row_sums`: every candidate's weighted similarity sum (the first greedy gains) and, for the
-  euclidean metric, the largest distance, whose value CRAIG's similarity ``max(d) - d`` needs;
+  euclidean metric, the largest distance, whose value CRAIG's similarity ``max(d) - d`` needs. Given a
+  threshold per point (``keep``), the same pass also stores the entries on the live side of it: when the
+  threshold is the row of the candidate that turns out to be the first pick, these are exactly the entries
+  that pick leaves live, and :func:`finish_rows` completes them once the pick is known;
 - :func:`live_entries`: after the first pick, only the entries that can still raise some point's best
-  similarity, written per thread into a reserved address range that the system backs with memory only
-  where entries land.
+  similarity (the pass that :func:`row_sums` saves when its threshold was the right one).
 
-Every value is computed in a fixed order per row whatever the number of threads, so results are
-bit-identical across machines with the same BLAS.
+Stored rows are written per thread into a reserved address range that the system backs with memory only
+where entries land. Every value is computed in a fixed order per row whatever the number of threads, so
+results are bit-identical across machines with the same BLAS.
 """
 
 from __future__ import annotations
@@ -125,6 +128,33 @@ def _tile_live(G, sq_r, sq_c, diag, skip, metric, scale, top, memo, thr, c0, t, 
 
 
 @njit(fastmath=True, nogil=True, cache=True)
+def _tile_keep(G, skip, below, thr, c0, t, counts, out_i, out_d, q, near, mask):
+    """Append the entries of each row of a tile (values as :func:`_tile_sums` left them) that are below
+    ``thr`` of their column (``below``) or above it, from position ``q``; ``counts[r, t]`` gets how many.
+    Rows with ``skip[r]`` keep nothing. The comparison runs vectorised into ``mask``; listing the marked
+    columns then has no branch (a compare inside the listing loop compiles to a mispredicted branch)."""
+    m, n = G.shape
+    for r in range(m):
+        k = 0
+        if not skip[r]:
+            if below:
+                for c in range(n):
+                    mask[c] = G[r, c] < thr[c]
+            else:
+                for c in range(n):
+                    mask[c] = G[r, c] > thr[c]
+            for c in range(n):
+                near[k] = c
+                k += np.int64(mask[c])
+            for j in range(k):
+                out_i[q + j] = c0 + near[j]
+                out_d[q + j] = G[r, near[j]]
+        q += k
+        counts[r, t] = k
+    return q
+
+
+@njit(fastmath=True, nogil=True, cache=True)
 def sparse_gain(starts, ends, indices, data, c, memo, w):
     """Facility location's marginal gain of candidate ``c`` from its stored entries: Σ w_i·max(0, s_ci − memo_i).
     The one kernel every sparse gain goes through, so that values agree bit for bit wherever computed."""
@@ -136,9 +166,9 @@ def sparse_gain(starts, ends, indices, data, c, memo, w):
 
 
 @njit(nogil=True, cache=True)
-def _gather_rows(counts, src_i, src_d, dst_i, dst_d, pos, starts, ends, r0, memo, w, gains):
-    """Copy a block's entries from tile-major order (tile, row) to row-major order at ``pos``, and compute
-    each row's gain from what was stored (while it is in cache)."""
+def _gather_rows(counts, src_i, src_d, dst_i, dst_d, pos, starts, ends, r0, memo, w, gains, score):
+    """Copy a block's entries from tile-major order (tile, row) to row-major order at ``pos``; ``score``:
+    also compute each row's gain from what was stored (while it is in cache)."""
     m, T = counts.shape
     offset = np.empty((m, T), dtype=np.int64)
     o = 0
@@ -155,8 +185,20 @@ def _gather_rows(counts, src_i, src_d, dst_i, dst_d, pos, starts, ends, r0, memo
                 dst_d[pos] = src_d[s + p]
                 pos += 1
         ends[r0 + r] = pos
-        gains[r0 + r] = sparse_gain(starts, ends, dst_i, dst_d, r0 + r, memo, w)
+        if score:
+            gains[r0 + r] = sparse_gain(starts, ends, dst_i, dst_d, r0 + r, memo, w)
     return pos
+
+
+@njit(nogil=True, cache=True)
+def _finish(starts, ends, indices, data, r0, r1, flip, top, memo, w, gains):
+    """Rows r0..r1-1 stored by :func:`row_sums`: distances to CRAIG's similarity ``top - d`` (``flip``),
+    then each row's gain."""
+    for r in range(r0, r1):
+        if flip:
+            for p in range(starts[r], ends[r]):
+                data[p] = top - data[p]
+        gains[r] = sparse_gain(starts, ends, indices, data, r, memo, w)
 
 
 # ------------------------------------------------------------------------------------------ driver
@@ -197,34 +239,97 @@ def _block_rows(n_points: int, block_rows: int) -> int:
     return int(max(8, min(block_rows, _BLOCK_BYTES // (8 * max(1, n_points)))))
 
 
-def row_sums(Y, X, sq_y, sq_x, square, metric, scale, w, block_rows=256):
+class _Rows:
+    """Rows stored by a pass: row r is ``indices/data[starts[r]:ends[r]]``. Each thread writes its range of
+    rows from its own offset of one reserved range (room for every entry of its rows), so nothing is copied
+    after the pass and only the written part takes memory. Each thread collects a block's entries tile by
+    tile in its own scratch (:meth:`scratch`), then :meth:`flush` copies them out row by row."""
+
+    def __init__(self, m: int, n: int, index_dtype, block_rows: int, n_tiles: int):
+        self.n, self.block_rows, self.n_tiles, self.index_dtype = n, block_rows, n_tiles, index_dtype
+        self.indices, self.data = reserve(m * n, index_dtype), reserve(m * n, np.float32)
+        self.starts, self.ends = np.zeros(m, dtype=np.int64), np.zeros(m, dtype=np.int64)
+        self.gains = np.zeros(m, dtype=np.float64)
+
+    def scratch(self, lo: int) -> dict:
+        return {"i": np.empty(self.block_rows * self.n, dtype=self.index_dtype),
+                "d": np.empty(self.block_rows * self.n, dtype=np.float32),
+                "counts": np.zeros((self.block_rows, self.n_tiles), dtype=np.int64),
+                "near": np.empty(TILE_COLS, dtype=np.int64), "mask": np.empty(TILE_COLS, dtype=np.uint8),
+                "pos": lo * self.n}
+
+    def flush(self, sc: dict, r0: int, r1: int, memo, w, score: bool) -> None:
+        sc["pos"] = _gather_rows(sc["counts"][: r1 - r0], sc["i"], sc["d"], self.indices, self.data, sc["pos"],
+                                 self.starts, self.ends, r0, memo, w, self.gains, score)
+
+    def result(self):
+        return self.starts, self.ends, self.indices, self.data
+
+
+def row_sums(Y, X, sq_y, sq_x, square, metric, scale, w, keep=None, block_rows=256):
     """Σ_c w_c·v_rc for every row r of the tiled similarity (float64; v as in :func:`_tile_sums`) and the
-    largest distance (euclidean; else 0)."""
+    largest distance (euclidean; else 0).
+
+    ``keep=(thr, skip, index_dtype)``: the same pass also stores each row's entries below ``thr`` of their
+    column (euclidean: distances, so the similarity ``max(d) − d`` is above the one ``thr`` gives) or above
+    it (other metrics: similarities); rows ``skip`` stay empty. They are returned third, as
+    ``(starts, ends, indices, data)`` holding distances for euclidean: see :func:`finish_rows`."""
     code = METRIC_CODES[metric]
     m, n = Y.shape[0], X.shape[0]
     sums = np.zeros(m, dtype=np.float64)
     tiles = _tiles(n)
     dummy = np.zeros(1, dtype=np.float32)
+    store = None
+    if keep is not None:
+        thr, skip, index_dtype = keep
+        block_rows = _block_rows(n, block_rows)
+        store = _Rows(m, n, index_dtype, block_rows, len(tiles))
 
     def run(lo, hi):
         bufs = {width: np.empty((block_rows, width), dtype=np.float32) for width in {b - a for a, b in tiles}}
         part = np.zeros(block_rows, dtype=np.float64)
+        sc = store.scratch(lo) if store is not None else None
         best = np.float32(0.0)
         for r0 in range(lo, hi, block_rows):
             r1 = min(r0 + block_rows, hi)
             part[:] = 0.0
-            for c0, c1 in tiles:
+            q = 0
+            for t, (c0, c1) in enumerate(tiles):
                 G = bufs[c1 - c0][: r1 - r0]
                 np.matmul(Y[r0:r1], X[c0:c1].T, out=G)
                 sr = sq_y[r0:r1] if sq_y is not None else dummy
-                sc = sq_x[c0:c1] if sq_x is not None else dummy
-                best = max(best, _tile_sums(G, sr, sc, _diag(r0, r1, c0, c1, square), w[c0:c1], code, scale,
+                sc_ = sq_x[c0:c1] if sq_x is not None else dummy
+                best = max(best, _tile_sums(G, sr, sc_, _diag(r0, r1, c0, c1, square), w[c0:c1], code, scale,
                                             part[: r1 - r0]))
+                if sc is not None:
+                    q = _tile_keep(G, skip[r0:r1], code == EUCLIDEAN, thr[c0:c1], c0, t, sc["counts"], sc["i"],
+                                   sc["d"], q, sc["near"], sc["mask"])
             sums[r0:r1] = part[: r1 - r0]
+            if sc is not None:
+                store.flush(sc, r0, r1, dummy, dummy, False)
         return best
 
     tops = _run(_ranges(m, _workers()), run, m <= block_rows and n <= TILE_COLS)
-    return sums, np.float32(max(tops))
+    top = np.float32(max(tops))
+    return (sums, top) if store is None else (sums, top, store.result())
+
+
+def finish_rows(rows, flip: bool, top, memo, w):
+    """Complete rows stored by :func:`row_sums`: distances become ``top − d`` (``flip``: euclidean), in
+    place; returns each row's gain (:func:`sparse_gain`) under ``memo``."""
+    starts, ends, indices, data = rows
+    gains = np.zeros(len(starts), dtype=np.float64)
+
+    def run(lo, hi):
+        _finish(starts, ends, indices, data, lo, hi, flip, np.float32(top), memo, w, gains)
+
+    ranges = _ranges(len(starts), _workers())
+    if len(ranges) > 1:
+        with ThreadPoolExecutor(len(ranges)) as pool:
+            list(pool.map(lambda b: run(*b), ranges))
+    elif ranges:
+        run(*ranges[0])
+    return gains
 
 
 def mapped(size: int, dtype, lazy: bool) -> np.ndarray | None:
@@ -274,27 +379,19 @@ def live_entries(Y, X, sq_y, sq_x, square, metric, scale, top, memo, w, skip, in
 
     Returns ``(starts, ends, indices, data, gains)``: row r's entries are ``indices[starts[r]:ends[r]]``
     (columns, ascending) and ``data[...]`` (similarities); ``gains[r]`` is :func:`sparse_gain` of row r
-    (weights ``w``). Each thread writes its rows into its own part of one
-    reserved range, so no entry is copied after the pass and only the written part takes memory."""
+    (weights ``w``), computed as each row is stored."""
     code = METRIC_CODES[metric]
     m, n = Y.shape[0], X.shape[0]
     block_rows = _block_rows(n, block_rows)
-    ranges = _ranges(m, _workers())
-    indices, data = reserve(m * n, index_dtype), reserve(m * n, np.float32)
-    starts, ends = np.zeros(m, dtype=np.int64), np.zeros(m, dtype=np.int64)
-    gains = np.zeros(m, dtype=np.float64)
     tiles = _tiles(n)
+    store = _Rows(m, n, index_dtype, block_rows, len(tiles))
     dummy = np.zeros(1, dtype=np.float32)
     thr = dummy if code == COSINE else _thresholds(code, memo, top, scale)
 
     def run(lo, hi):
         bufs = {width: np.empty((block_rows, width), dtype=np.float32) for width in {b - a for a, b in tiles}}
-        scratch_i = np.empty(block_rows * n, dtype=index_dtype)
-        scratch_d = np.empty(block_rows * n, dtype=np.float32)
-        counts = np.zeros((block_rows, len(tiles)), dtype=np.int64)
-        near = np.empty(TILE_COLS, dtype=np.int64)
+        sc = store.scratch(lo)
         gap = np.empty(TILE_COLS, dtype=np.float32)
-        pos = lo * n
         for r0 in range(lo, hi, block_rows):
             r1 = min(r0 + block_rows, hi)
             q = 0
@@ -302,13 +399,11 @@ def live_entries(Y, X, sq_y, sq_x, square, metric, scale, top, memo, w, skip, in
                 G = bufs[c1 - c0][: r1 - r0]
                 np.matmul(Y[r0:r1], X[c0:c1].T, out=G)
                 sr = sq_y[r0:r1] if sq_y is not None else dummy
-                sc = sq_x[c0:c1] if sq_x is not None else dummy
+                sc_ = sq_x[c0:c1] if sq_x is not None else dummy
                 tc = thr[c0:c1] if code != COSINE else dummy
-                q = _tile_live(G, sr, sc, _diag(r0, r1, c0, c1, square), skip[r0:r1], code, scale, top, memo,
-                               tc, c0, t, counts, scratch_i, scratch_d, q, near, gap)
-            pos = _gather_rows(counts[: r1 - r0], scratch_i, scratch_d, indices, data, pos, starts, ends, r0,
-                               memo, w, gains)
-        return pos
+                q = _tile_live(G, sr, sc_, _diag(r0, r1, c0, c1, square), skip[r0:r1], code, scale, top, memo,
+                               tc, c0, t, sc["counts"], sc["i"], sc["d"], q, sc["near"], gap)
+            store.flush(sc, r0, r1, memo, w, True)
 
-    _run(ranges, run, m <= block_rows and n <= TILE_COLS)
-    return starts, ends, indices, data, gains
+    _run(_ranges(m, _workers()), run, m <= block_rows and n <= TILE_COLS)
+    return (*store.result(), store.gains)
