@@ -159,11 +159,12 @@ def _compact_rows(starts, ends, indices, data, memo, removed, r0, r1):
 
 
 _ROW_BLOCK = 256  # on-demand rows computed per BLAS product
-_THREAD_CHUNK = 2048  # candidates per thread task when a batch of gains is split across cores
+_SPLIT_ENTRIES = 2**17  # a batch of gains reading more entries than this is split across cores
 _FIRST_CHECK = 4  # picks before the first pruning check; later checks at 8, 16, 32, ...
 _PRUNE_BELOW = 0.4  # prune when the live entries are under this share of what is stored
 _SAMPLE_ROWS = 256
-_GUESS_POINTS = 512  # points on which facility location's first pick is guessed
+_GUESS_POINTS = 1024  # points on which facility location's first pick is guessed
+_GUESS_TIE, _GUESS_MAX = 2.5e-3, 4  # guessed first picks: those this close to the best on the sample, at most 4
 _DUMMY_PTR, _DUMMY_IDX, _DUMMY_DATA = np.zeros(1, np.int64), np.zeros(1, np.int32), np.zeros(1, np.float32)
 _DUMMY_2D = np.zeros((1, 1), dtype=np.float32)
 
@@ -238,7 +239,7 @@ class FacilityLocation:
         self.scan_gains = None  # exact gains of every candidate, when a pass over all rows just computed them
         self._next_check = _FIRST_CHECK
         self.prunings = 0
-        self._early = None  # (guessed first pick, the entries it would leave live), from the first pass
+        self._early = None  # (guessed first picks, the entries they would leave live), from the first pass
         if self.source_sparse:
             indptr = self.S.indptr.astype(np.int64)  # own copies: pruning compacts rows in place
             self._set_rows(indptr[:-1].copy(), indptr[1:].copy(), self.S.indices.copy(), self.S.data.copy())
@@ -267,9 +268,9 @@ class FacilityLocation:
 
     # ------------------------------------------------------------------------- on-demand rows
     def _initial_gains(self) -> np.ndarray:
-        """Every candidate's first gain, from one tiled pass. Its likely first pick is guessed beforehand from
-        a sample of the points; the same pass then also stores the entries the guess would leave live, so
-        that when it is the pick (checked exactly) no second pass is needed."""
+        """Every candidate's first gain, from one tiled pass. The likely first picks are guessed beforehand
+        from a sample of the points; the same pass then also stores the entries any of them would leave live,
+        so that when one of them is the pick (checked exactly) no second pass is needed."""
         if self._first_gains is None:
             guess = self._guess_first_pick()
             if guess is None:
@@ -279,15 +280,24 @@ class FacilityLocation:
                 self._early = (guess, rows)
         return self._first_gains
 
-    def _guess_first_pick(self) -> int | None:
-        """The best candidate on a fixed sample of the points, if the entries it would leave live are few
-        enough to store (the share :meth:`_leave_on_demand` requires); ``None`` otherwise."""
+    def _guess_first_pick(self) -> np.ndarray | None:
+        """The candidates that rank first on a fixed sample of the points, within ``_GUESS_TIE`` (relative) of
+        the best, at most ``_GUESS_MAX``: close seconds are kept since a sample can swap near-ties. ``None``
+        when the entries they would leave live are too many to store (the share :meth:`_leave_on_demand`
+        requires), for them and for the best alone."""
         if not self.prune or self.n_candidates < 2:
             return None
         cols = np.unique(np.linspace(0, self.n_points - 1, min(_GUESS_POINTS, self.n_points)).astype(np.int64))
-        guess = int(np.argmax(self.S.sampled_row_sums(cols, self.w)))
-        rows = self._sample(np.flatnonzero(np.arange(self.n_candidates) != guess))
-        return guess if self.S.kept_share(guess, rows) <= _PRUNE_BELOW else None
+        est = self.S.sampled_row_sums(cols, self.w)
+        order = np.argsort(-est, kind="stable")[:_GUESS_MAX]
+        close = order[est[order] >= est[order[0]] - _GUESS_TIE * abs(est[order[0]])]
+        for cands in (close, close[:1]):
+            rows = self._sample(np.setdiff1d(np.arange(self.n_candidates), cands))
+            if self.S.kept_share(cands, rows) <= _PRUNE_BELOW:
+                return cands
+            if len(close) == 1:
+                break
+        return None
 
     def _on_demand_gains(self, cands: np.ndarray) -> np.ndarray:
         if self.n_selected == 0:
@@ -322,9 +332,10 @@ class FacilityLocation:
         rows = self.rows
         if rows is None:
             return self._on_demand_gains(cands)
-        if cands.shape[0] <= _THREAD_CHUNK or _threads() == 1:
+        work = cands.shape[0] * self.n_points if not self.sparse else int((rows[3][cands] - rows[2][cands]).sum())
+        if work < _SPLIT_ENTRIES or cands.shape[0] < 2 or _threads() == 1:
             return _gains_batch(*rows, cands, self.memo, self.w)
-        step = max(_THREAD_CHUNK, -(-cands.shape[0] // _threads()))
+        step = -(-cands.shape[0] // _threads())
         chunks = [cands[i: i + step] for i in range(0, cands.shape[0], step)]
         return np.concatenate(list(_pool().map(lambda c: _gains_batch(*rows, c, self.memo, self.w), chunks)))
 
@@ -350,8 +361,9 @@ class FacilityLocation:
         stored row, so the on-demand phase ends as soon as the first pick's memo exists: one more pass over
         blocks keeps the entries that pick left live (usually a small share), or stores the dense matrix."""
         early, self._early = self._early, None
-        if early is not None and self.n_selected == 1 and self.selected_mask[early[0]]:
-            self.scan_gains = self.S.finish_rows(early[1], self.memo, self.w)  # the guess was the first pick
+        if early is not None and self.n_selected == 1 and self.selected_mask[early[0]].any():
+            picked = int(early[0][self.selected_mask[early[0]]][0])  # a guess was the first pick
+            self.scan_gains = self.S.finish_rows(early[1], picked, self.memo, self.w)
             self._set_rows(*early[1])
             self.prunings += 1
             return

@@ -188,22 +188,19 @@ class ImplicitSimilarity:
         if self.top is None and not similarity:
             self.top = np.float32(max(tops))
 
-    def row_sums(self, weights: np.ndarray | None = None, keep_for: int | None = None, index_dtype=np.int32):
+    def row_sums(self, weights: np.ndarray | None = None, keep_for=None, index_dtype=np.int32):
         """Σ_i w_i · max(0, s_ci) for every candidate ``c`` (facility location's first gains), in one tiled
         pass (:func:`~lessdata.submodular.tiles.row_sums`).
 
         For ``euclidean`` this pass also finds the largest distance: ``Σ_i w_i (top − d_ci)``.
 
-        ``keep_for=c``: the same pass also stores the entries that candidate ``c`` would leave live as the
-        first pick (those above its row, which is computed as :meth:`rows` computes it), and returns
-        ``(sums, rows)``; if ``c`` is then picked first, :meth:`finish_rows` makes them the live rows."""
+        ``keep_for``: candidates one of which is expected to be the first pick. The same pass then also stores
+        every entry that any of them would leave live as the first pick (:meth:`first_pick_bound`), and
+        returns ``(sums, rows)``; if one of them is picked first, :meth:`finish_rows` makes these the rows."""
         w = np.ones(self.shape[1], dtype=np.float32) if weights is None else np.ascontiguousarray(weights, np.float32)
         keep = None
         if keep_for is not None:
-            row = self.first_pick_row(keep_for)
-            skip = np.zeros(self.shape[0], dtype=np.bool_)
-            skip[keep_for] = True
-            keep = (row, skip, index_dtype)
+            keep = (self.first_pick_bound(keep_for), np.zeros(self.shape[0], dtype=np.bool_), index_dtype)
         sums, top, *rows = tiles.row_sums(self.Y, self.X, self.sq_y, self.sq_x, self.square, self.metric,
                                           self.scale, w, keep=keep)
         if self.metric == "euclidean":
@@ -212,16 +209,20 @@ class ImplicitSimilarity:
             sums = float(self.top) * float(np.sum(w, dtype=np.float64)) - sums
         return sums if keep is None else (sums, rows[0])
 
-    def first_pick_row(self, c: int) -> np.ndarray:
-        """Row ``c`` as the bound of the entries it leaves live once picked first: its distances (euclidean;
-        no largest distance needed) or its similarities floored at 0 (the memo it sets)."""
-        out = np.empty((1, self.shape[1]), dtype=np.float32)
-        self._fill(np.array([c], dtype=np.int64), out, similarity=False)
-        return out[0] if self.metric == "euclidean" else np.maximum(out[0], np.float32(0.0))
+    def first_pick_bound(self, cands) -> np.ndarray:
+        """Per point, the bound past which an entry is live once one of ``cands`` is the first pick, from
+        their rows computed as :meth:`rows` computes them: the largest of their distances (euclidean; no
+        largest distance needed), else the smallest of their similarities floored at 0 (the memo they set)."""
+        cands = np.atleast_1d(np.asarray(cands, dtype=np.int64))
+        out = np.empty((len(cands), self.shape[1]), dtype=np.float32)
+        self._fill(cands, out, similarity=False)
+        if self.metric == "euclidean":
+            return out.max(axis=0)
+        return np.maximum(out.min(axis=0), np.float32(0.0))
 
-    def kept_share(self, c: int, rows: np.ndarray) -> float:
-        """The share of the entries of ``rows`` that ``row_sums(keep_for=c)`` would store."""
-        bound = self.first_pick_row(c)
+    def kept_share(self, cands, rows: np.ndarray) -> float:
+        """The share of the entries of ``rows`` that ``row_sums(keep_for=cands)`` would store."""
+        bound = self.first_pick_bound(cands)
         block = np.empty((len(rows), self.shape[1]), dtype=np.float32)
         self._fill(np.ascontiguousarray(rows, dtype=np.int64), block, similarity=False)
         kept = block < bound if self.metric == "euclidean" else block > bound
@@ -229,15 +230,17 @@ class ImplicitSimilarity:
 
     def sampled_row_sums(self, cols: np.ndarray, w: np.ndarray) -> np.ndarray:
         """Each candidate's weighted similarity to the points ``cols`` only, larger is better (euclidean:
-        minus the distances): an estimate of which candidate :meth:`row_sums` ranks first."""
+        minus the distances): an estimate of how :meth:`row_sums` ranks the candidates."""
         sq = self.sq_x[cols] if self.sq_x is not None else None
         sums, _ = tiles.row_sums(self.Y, np.ascontiguousarray(self.X[cols]), self.sq_y, sq, False, self.metric,
                                  self.scale, np.ascontiguousarray(w[cols], dtype=np.float32))
         return -sums if self.metric == "euclidean" else sums
 
-    def finish_rows(self, rows, memo: np.ndarray, w: np.ndarray) -> np.ndarray:
-        """Make rows stored by ``row_sums(keep_for=c)`` similarities (in place) and return every row's gain
-        under ``memo`` (the memo after picking ``c``)."""
+    def finish_rows(self, rows, picked: int, memo: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """Make rows stored by ``row_sums(keep_for=...)`` the live rows after first pick ``picked`` (one of
+        those candidates): its own row emptied, distances turned into similarities (in place). Returns every
+        row's gain under ``memo``, the memo that pick set."""
+        rows[1][picked] = rows[0][picked]
         top = self._top() if self.metric == "euclidean" else np.float32(0.0)
         return tiles.finish_rows(rows, self.metric == "euclidean", top, memo, w)
 
