@@ -233,28 +233,6 @@ def _lazy_pick_on_demand(obj: FacilityLocation, key, idx, size, fresh, step, pic
         _sift_down(key, idx, size, 0)
 
 
-def _lazy_pick_batched(obj: FacilityLocation, key, idx, size, fresh, step, picks, pgains, batch):
-    """One lazy-greedy pick re-evaluating up to ``batch`` stale heap tops per call of the objective (which
-    splits a large batch across cores). Every value is the exact gain at this step, so the first fresh top
-    is the pick sequential lazy greedy makes. Returns (size, evaluations)."""
-    evals = 0
-    while fresh[idx[0]] != step:
-        ids, size = _pop_stale(key, idx, size, fresh, step, batch)
-        size = _push(key, idx, size, ids, obj.gains(ids), fresh, step)
-        evals += len(ids)
-    j = idx[0]
-    obj.add(j)
-    picks[step], pgains[step] = j, key[0]
-    size -= 1
-    key[0], idx[0] = key[size], idx[size]
-    _sift_down(key, idx, size, 0)
-    return size, evals
-
-
-_BATCH = 64  # early picks: stale heap tops evaluated per batch
-_HEAVY_PICK, _LIGHT_PICKS = 256, 3  # batches end after this many picks in a row each under this many evaluations
-
-
 def _lazy_facility_location(obj: FacilityLocation, k, n, progress):
     """Lazy greedy with the heap and the evaluations compiled; pauses at the objective's pruning checks."""
     key = obj.gains(np.arange(n, dtype=np.int64))
@@ -280,16 +258,6 @@ def _lazy_facility_location(obj: FacilityLocation, k, n, progress):
         fresh[idx] = step
         evals += size
         obj.scan_gains = None
-    # early picks can each re-evaluate thousands of long rows: evaluated in batches on all cores until a few
-    # picks in a row need few evaluations
-    light = 0
-    while step < k and size > 0 and light < _LIGHT_PICKS:
-        size, e = _lazy_pick_batched(obj, key, idx, size, fresh, step, picks, pgains, _BATCH)
-        evals += e
-        step += 1
-        light = light + 1 if e < _HEAVY_PICK else 0
-        if progress is not None:
-            progress.update(1)
     while step < k:
         stop = min(k, obj._next_check, step + report_every)
         size, new_step, e = _lazy_segment(*obj.rows, obj.memo, obj.w, obj.assignment,
