@@ -67,6 +67,22 @@ def test_pruning_happens_and_shrinks_rows(blobs):
     assert f.stored_entries() < 0.2 * 2000 * 2000
 
 
+def test_pruning_compacts_a_copy_of_the_users_sparse_rows(blobs):
+    X, _ = blobs(2000, 8)
+    S = knn_similarity(X, n_neighbors=200)
+    before = (S.indptr.copy(), S.indices.copy(), S.data.copy())
+    f = FacilityLocation(S)
+    first = maximize(f, 200, "lazy")
+    assert f.prunings >= 1 and f.stored_entries() < S.nnz  # rows were compacted...
+    for a, b in zip(before, (S.indptr, S.indices, S.data)):
+        np.testing.assert_array_equal(a, b)  # ...in the engine's own copy: the user's matrix is untouched
+    f.reset()
+    assert f.stored_entries() == S.nnz
+    again = maximize(f, 200, "lazy")
+    np.testing.assert_array_equal(first.indices, again.indices)
+    np.testing.assert_array_equal(first.indices, maximize(FacilityLocation(S, prune=False), 200, "naive").indices)
+
+
 @given(instances(max_n=60))
 def test_value_equals_brute_force_and_gains_add_up(inst):
     S, k = inst
