@@ -249,8 +249,8 @@ def main():
              "Σ_i max_{j∈S} (max d − d_ij), relative to lessdata naive greedy where it ran, else lessdata lazy.",
              "Peer ÷ lessdata: the peer's fastest call divided by lessdata lazy's slowest call (its first, usually).",
              "lessdata lazy uses the default storage (`auto`: these euclidean similarities are computed on demand "
-             "in tiles above 256 MB, i.e. from n ≈ 8,200); lazy-dense always stores the whole matrix, "
-             "lazy-on_demand never does.",
+             "in tiles above 256 MB, i.e. from n ≈ 8,200, with at most 512 feature columns; stored otherwise); "
+             "lazy-dense always stores the whole matrix, lazy-on_demand never does.",
              "Bound: one pass of the BLAS product behind the similarity (tiles of 256 × 1,024, float32, nothing "
              "stored), measured in the lessdata process on the same input; the on-demand path makes one such "
              "pass plus the distance transform when its guessed first pick is the pick, two when not (counted "

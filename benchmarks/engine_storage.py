@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import header  # noqa: E402
 from engine import load_note  # noqa: E402
 
-from lessdata.submodular.similarity import AUTO_ON_DEMAND_ABOVE  # noqa: E402
+from lessdata.submodular.similarity import AUTO_ON_DEMAND_ABOVE, AUTO_ON_DEMAND_MAX_FEATURES  # noqa: E402
 
 CHILD = r"""
 import json, resource, sys, time
@@ -96,7 +96,7 @@ def main() -> None:
     for n in sizes:
         by = {r["storage"]: r for r in rows if r["n"] == n}
         ratio = by["dense"]["seconds_median"] / by["on_demand"]["seconds_median"]
-        auto = "on_demand" if 4 * n * n > AUTO_ON_DEMAND_ABOVE else "dense"
+        auto = "on_demand" if 4 * n * n > AUTO_ON_DEMAND_ABOVE and args.dim <= AUTO_ON_DEMAND_MAX_FEATURES else "dense"
         lines.append(f"- n = {n:,}: on demand takes {1 / ratio:.2f}× the dense path's time and "
                      f"{by['on_demand']['peak_rss_gib'] / by['dense']['peak_rss_gib']:.2f}× its peak memory; "
                      f"the default `storage=\"auto\"` uses {auto} here.")

@@ -9,7 +9,12 @@ import numpy as np
 from .._validation import NUMBERS, Interval, Options, Satisfies
 from ..errors import LessdataError
 from ..submodular.selection import facility_location_part
-from ..submodular.similarity import AUTO_ON_DEMAND_ABOVE, DEFAULT_MEMORY_CAP, DEFAULT_NEIGHBORS
+from ..submodular.similarity import (
+    AUTO_ON_DEMAND_ABOVE,
+    AUTO_ON_DEMAND_MAX_FEATURES,
+    DEFAULT_MEMORY_CAP,
+    DEFAULT_NEIGHBORS,
+)
 from ._partitioned import partitioned_coreset
 from .registry import BACKEND, BUDGET_POLICY, EPSILON, MEMORY_CAP, METRIC, N_NEIGHBORS, OPTIMIZER, Method, register
 
@@ -18,8 +23,9 @@ from .registry import BACKEND, BUDGET_POLICY, EPSILON, MEMORY_CAP, METRIC, N_NEI
 #: guessed from a sample of the points would leave live (a second pass runs only when the guess is not the
 #: first pick; benchmarks/results/engine_storage.md). ``auto`` (default) takes
 #: ``on_demand`` for euclidean and rbf parts whose dense similarity would exceed
-#: :data:`~lessdata.submodular.similarity.AUTO_ON_DEMAND_ABOVE` bytes (256 MB), and ``dense`` otherwise
-#: (cosine keeps most entries live after one pick, so storing them gains nothing).
+#: :data:`~lessdata.submodular.similarity.AUTO_ON_DEMAND_ABOVE` bytes (256 MB) with at most
+#: :data:`~lessdata.submodular.similarity.AUTO_ON_DEMAND_MAX_FEATURES` (512) feature columns, and ``dense``
+#: otherwise (cosine keeps most entries live after one pick, so storing them gains nothing).
 STORAGE = ("auto", "dense", "on_demand")
 
 
@@ -89,7 +95,7 @@ class FacilityLocationMethod(Method):
                 memory_cap=p["memory_cap"],
                 n_neighbors=p["n_neighbors"],
                 progress=part_progress,
-                on_demand_above=_on_demand_above(p["storage"], p["metric"]),
+                on_demand_above=_on_demand_above(p["storage"], p["metric"], None if X is None else X.shape[1]),
                 device=p["device"],
             )
 
@@ -97,11 +103,11 @@ class FacilityLocationMethod(Method):
                                    progress)
 
 
-def _on_demand_above(storage: str, metric: str) -> int | None:
+def _on_demand_above(storage: str, metric: str, features: int | None) -> int | None:
     """Dense-similarity size (bytes) above which a part's similarity is computed on demand; None: never."""
     if storage == "on_demand":
         return 0
-    if storage == "auto" and metric in ("euclidean", "rbf"):
+    if storage == "auto" and metric in ("euclidean", "rbf") and (features or 0) <= AUTO_ON_DEMAND_MAX_FEATURES:
         return AUTO_ON_DEMAND_ABOVE
     return None
 

@@ -163,8 +163,9 @@ _THREAD_CHUNK = 2048  # candidates per thread task when a batch of gains is spli
 _FIRST_CHECK = 4  # picks before the first pruning check; later checks at 8, 16, 32, ...
 _PRUNE_BELOW = 0.4  # prune when the live entries are under this share of what is stored
 _SAMPLE_ROWS = 256
-_GUESS_POINTS = 1024  # points on which facility location's first pick is guessed
-_GUESS_TIE, _GUESS_MAX = 2.5e-3, 4  # guessed first picks: those this close to the best on the sample, at most 4
+# facility location's first pick is guessed from every candidate's gain on _GUESS_POINTS points, then the best
+# max(_GUESS_ROWS, 5%) of them on all points: those within _GUESS_TIE (relative; rounding) of the best, at most 4
+_GUESS_POINTS, _GUESS_ROWS, _GUESS_TIE, _GUESS_MAX = 1024, 64, 1e-5, 4
 _DUMMY_PTR, _DUMMY_IDX, _DUMMY_DATA = np.zeros(1, np.int64), np.zeros(1, np.int32), np.zeros(1, np.float32)
 _DUMMY_2D = np.zeros((1, 1), dtype=np.float32)
 
@@ -281,18 +282,21 @@ class FacilityLocation:
         return self._first_gains
 
     def _guess_first_pick(self) -> np.ndarray | None:
-        """The candidates that rank first on a fixed sample of the points, within ``_GUESS_TIE`` (relative) of
-        the best, at most ``_GUESS_MAX``: close seconds are kept since a sample can swap near-ties. ``None``
-        when the entries they would leave live are too many to store (the share :meth:`_leave_on_demand`
-        requires), for them and for the best alone."""
+        """The likely first picks, in two steps: every candidate's first gain estimated on a fixed sample of
+        the points, then the best ``_GUESS_ROWS`` of them computed on all points; those within rounding of the
+        best (at most ``_GUESS_MAX``) are the guess. ``None`` when the entries they would leave live are too
+        many to store (the share :meth:`_leave_on_demand` requires), for them and for the best alone."""
         if not self.prune or self.n_candidates < 2:
             return None
         cols = np.unique(np.linspace(0, self.n_points - 1, min(_GUESS_POINTS, self.n_points)).astype(np.int64))
         est = self.S.sampled_row_sums(cols, self.w)
-        order = np.argsort(-est, kind="stable")[:_GUESS_MAX]
-        close = order[est[order] >= est[order[0]] - _GUESS_TIE * abs(est[order[0]])]
+        shortlist = np.argsort(-est, kind="stable")[: max(_GUESS_ROWS, self.n_candidates // 20)]
+        exact = self.S.candidate_sums(shortlist, self.w)
+        order = np.argsort(-exact, kind="stable")
+        best = exact[order[0]]
+        close = shortlist[order[exact[order] >= best - _GUESS_TIE * abs(best)][:_GUESS_MAX]]
         for cands in (close, close[:1]):
-            rows = self._sample(np.setdiff1d(np.arange(self.n_candidates), cands))
+            rows = self._sample(np.setdiff1d(np.arange(self.n_candidates), cands))[::4]  # enough for a share
             if self.S.kept_share(cands, rows) <= _PRUNE_BELOW:
                 return cands
             if len(close) == 1:
