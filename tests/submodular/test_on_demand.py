@@ -174,3 +174,17 @@ def test_first_pass_keeps_nothing_when_the_guess_would_leave_most_entries_live()
     assert f._guess_first_pick() is None
     f.gains(np.arange(600))
     assert f._early is None
+
+
+@pytest.mark.parametrize("optimizer, guessed", [("lazy", True), ("naive", True), ("stochastic", False),
+                                                ("lazier_than_lazy", False), ("random_greedy", False)])
+def test_only_optimizers_whose_first_pick_is_the_best_get_a_guess(monkeypatch, optimizer, guessed):
+    from lessdata.submodular import tiles
+
+    X = blobs(800, seed=4)
+    kept = []
+    real = tiles.row_sums
+    monkeypatch.setattr(tiles, "row_sums", lambda *a, **k: kept.append(k.get("keep") is not None) or real(*a, **k))
+    f = FacilityLocation(ImplicitSimilarity(X))
+    maximize(f, 20, optimizer, seed=1)
+    assert any(kept) == guessed  # a sampled first pick would make the kept entries a wasted write

@@ -220,6 +220,7 @@ class FacilityLocation:
                 raise LessdataError(f"similarity must be 2-D, got shape {S.shape}")
         self.S = S
         self.prune = prune
+        self.best_first = True  # whether the first pick will be the best candidate (maximize sets it)
         self.n_candidates, self.n_points = S.shape
         if weights is None:
             self.w = np.ones(self.n_points, dtype=np.float32)
@@ -283,10 +284,12 @@ class FacilityLocation:
 
     def _guess_first_pick(self) -> np.ndarray | None:
         """The likely first picks, in two steps: every candidate's first gain estimated on a fixed sample of
-        the points, then the best ``_GUESS_ROWS`` of them computed on all points; those within rounding of the
-        best (at most ``_GUESS_MAX``) are the guess. ``None`` when the entries they would leave live are too
-        many to store (the share :meth:`_leave_on_demand` requires), for them and for the best alone."""
-        if not self.prune or self.n_candidates < 2:
+        the points, then the best 5% of them (at least ``_GUESS_ROWS``) computed on all points; those within
+        rounding of the best (at most ``_GUESS_MAX``) are the guess. ``None`` when the optimizer's first pick
+        is not the best candidate (``best_first``: stochastic greedy picks from a sample), or when the entries
+        the guesses would leave live are too many to store (the share :meth:`_leave_on_demand` requires), for
+        them and for the best alone."""
+        if not self.prune or not self.best_first or self.n_candidates < 2:
             return None
         cols = np.unique(np.linspace(0, self.n_points - 1, min(_GUESS_POINTS, self.n_points)).astype(np.int64))
         est = self.S.sampled_row_sums(cols, self.w)

@@ -67,6 +67,8 @@ def maximize(objective, k: int, optimizer="lazy", *, epsilon: float = 0.01, seed
                             "are wrong for it; use optimizer='naive' or 'stochastic'")
     if progress is not None and hasattr(progress, "total") and progress.total is None:
         progress.total = k
+    if isinstance(optimizer, str) and hasattr(objective, "best_first"):
+        objective.best_first = optimizer in ("naive", "lazy")  # the others pick first from a random sample
     run = optimizer.run if not isinstance(optimizer, str) else {
         "naive": _naive,
         "lazy": _lazy,
