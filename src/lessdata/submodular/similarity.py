@@ -37,11 +37,11 @@ METRICS = ("euclidean", "cosine", "rbf", "precomputed")
 DEFAULT_MEMORY_CAP = 2 * 2**30
 #: facility location's ``storage="auto"`` computes euclidean and rbf similarities larger than this (bytes)
 #: on demand instead of storing them (from n ≈ 8,200), for features of at most AUTO_ON_DEMAND_MAX_FEATURES
-#: columns: there on demand is faster (0.63 vs 0.96 s at n = 10,000, d = 32) with about half the memory;
-#: below the size, storing is faster
+#: columns: there on demand is faster (0.59 vs 0.89 s at n = 10,000, d = 32) with about half the memory;
+#: below the size, storing is as fast or faster (benchmarks/results/engine_storage.md)
 AUTO_ON_DEMAND_ABOVE = 256 * 2**20
 #: ... and above this many feature columns storing is as fast or faster (on demand guesses the first pick
-#: with products whose cost grows with d: at n = 10,000 equal at d = 512, up to 1.3x slower at d = 1,024)
+#: with products whose cost grows with d: at n = 10,000 about equal at d = 256 and 512, 1.11x slower at 1,024)
 AUTO_ON_DEMAND_MAX_FEATURES = 512
 EXACT_KNN_LIMIT = 200_000
 DEFAULT_NEIGHBORS = 64
