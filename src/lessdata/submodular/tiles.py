@@ -239,6 +239,24 @@ def _block_rows(n_points: int, block_rows: int) -> int:
     return int(max(8, min(block_rows, _BLOCK_BYTES // (8 * max(1, n_points)))))
 
 
+_NONE = np.zeros(1, dtype=np.float32)  # stands for absent squared norms (cosine) and thresholds
+
+
+def _buffers(block_rows: int, tiles) -> dict:
+    """One reusable product buffer per tile width (a thread's own)."""
+    return {width: np.empty((block_rows, width), dtype=np.float32) for width in {b - a for a, b in tiles}}
+
+
+def _block_tiles(Y, X, sq_y, sq_x, square, r0, r1, tiles, bufs):
+    """The tiles of rows r0..r1-1, in column order: ``(t, c0, c1, G, sq_r, sq_c, diag)`` with ``G`` holding
+    ``Y[r0:r1] @ X[c0:c1].T`` (one single-threaded BLAS product into the thread's buffer)."""
+    for t, (c0, c1) in enumerate(tiles):
+        G = bufs[c1 - c0][: r1 - r0]
+        np.matmul(Y[r0:r1], X[c0:c1].T, out=G)
+        yield (t, c0, c1, G, sq_y[r0:r1] if sq_y is not None else _NONE, sq_x[c0:c1] if sq_x is not None else _NONE,
+               _diag(r0, r1, c0, c1, square))
+
+
 class _Rows:
     """Rows stored by a pass: row r is ``indices/data[starts[r]:ends[r]]``. Each thread writes its range of
     rows from its own offset of one reserved range (room for every entry of its rows), so nothing is copied
@@ -278,7 +296,6 @@ def row_sums(Y, X, sq_y, sq_x, square, metric, scale, w, keep=None, block_rows=2
     m, n = Y.shape[0], X.shape[0]
     sums = np.zeros(m, dtype=np.float64)
     tiles = _tiles(n)
-    dummy = np.zeros(1, dtype=np.float32)
     store = None
     if keep is not None:
         thr, skip, index_dtype = keep
@@ -286,7 +303,7 @@ def row_sums(Y, X, sq_y, sq_x, square, metric, scale, w, keep=None, block_rows=2
         store = _Rows(m, n, index_dtype, block_rows, len(tiles))
 
     def run(lo, hi):
-        bufs = {width: np.empty((block_rows, width), dtype=np.float32) for width in {b - a for a, b in tiles}}
+        bufs = _buffers(block_rows, tiles)
         part = np.zeros(block_rows, dtype=np.float64)
         sc = store.scratch(lo) if store is not None else None
         best = np.float32(0.0)
@@ -294,19 +311,14 @@ def row_sums(Y, X, sq_y, sq_x, square, metric, scale, w, keep=None, block_rows=2
             r1 = min(r0 + block_rows, hi)
             part[:] = 0.0
             q = 0
-            for t, (c0, c1) in enumerate(tiles):
-                G = bufs[c1 - c0][: r1 - r0]
-                np.matmul(Y[r0:r1], X[c0:c1].T, out=G)
-                sr = sq_y[r0:r1] if sq_y is not None else dummy
-                sc_ = sq_x[c0:c1] if sq_x is not None else dummy
-                best = max(best, _tile_sums(G, sr, sc_, _diag(r0, r1, c0, c1, square), w[c0:c1], code, scale,
-                                            part[: r1 - r0]))
+            for t, c0, c1, G, sr, sc_, diag in _block_tiles(Y, X, sq_y, sq_x, square, r0, r1, tiles, bufs):
+                best = max(best, _tile_sums(G, sr, sc_, diag, w[c0:c1], code, scale, part[: r1 - r0]))
                 if sc is not None:
                     q = _tile_keep(G, skip[r0:r1], code == EUCLIDEAN, thr[c0:c1], c0, t, sc["counts"], sc["i"],
                                    sc["d"], q, sc["near"], sc["mask"])
             sums[r0:r1] = part[: r1 - r0]
             if sc is not None:
-                store.flush(sc, r0, r1, dummy, dummy, False)
+                store.flush(sc, r0, r1, _NONE, _NONE, False)
         return best
 
     tops = _run(_ranges(m, _workers()), run, m <= block_rows and n <= TILE_COLS)
@@ -385,24 +397,19 @@ def live_entries(Y, X, sq_y, sq_x, square, metric, scale, top, memo, w, skip, in
     block_rows = _block_rows(n, block_rows)
     tiles = _tiles(n)
     store = _Rows(m, n, index_dtype, block_rows, len(tiles))
-    dummy = np.zeros(1, dtype=np.float32)
-    thr = dummy if code == COSINE else _thresholds(code, memo, top, scale)
+    thr = _NONE if code == COSINE else _thresholds(code, memo, top, scale)
 
     def run(lo, hi):
-        bufs = {width: np.empty((block_rows, width), dtype=np.float32) for width in {b - a for a, b in tiles}}
+        bufs = _buffers(block_rows, tiles)
         sc = store.scratch(lo)
         gap = np.empty(TILE_COLS, dtype=np.float32)
         for r0 in range(lo, hi, block_rows):
             r1 = min(r0 + block_rows, hi)
             q = 0
-            for t, (c0, c1) in enumerate(tiles):
-                G = bufs[c1 - c0][: r1 - r0]
-                np.matmul(Y[r0:r1], X[c0:c1].T, out=G)
-                sr = sq_y[r0:r1] if sq_y is not None else dummy
-                sc_ = sq_x[c0:c1] if sq_x is not None else dummy
-                tc = thr[c0:c1] if code != COSINE else dummy
-                q = _tile_live(G, sr, sc_, _diag(r0, r1, c0, c1, square), skip[r0:r1], code, scale, top, memo,
-                               tc, c0, t, sc["counts"], sc["i"], sc["d"], q, sc["near"], gap)
+            for t, c0, c1, G, sr, sc_, diag in _block_tiles(Y, X, sq_y, sq_x, square, r0, r1, tiles, bufs):
+                tc = thr[c0:c1] if code != COSINE else _NONE
+                q = _tile_live(G, sr, sc_, diag, skip[r0:r1], code, scale, top, memo, tc, c0, t, sc["counts"],
+                               sc["i"], sc["d"], q, sc["near"], gap)
             store.flush(sc, r0, r1, memo, w, True)
 
     _run(_ranges(m, _workers()), run, m <= block_rows and n <= TILE_COLS)
