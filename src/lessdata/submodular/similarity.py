@@ -203,7 +203,7 @@ class ImplicitSimilarity:
         w = np.ones(self.shape[1], dtype=np.float32) if weights is None else np.ascontiguousarray(weights, np.float32)
         keep = None
         if keep_for is not None:
-            keep = (self.first_pick_bound(keep_for), np.zeros(self.shape[0], dtype=np.bool_), index_dtype)
+            keep = (self.first_pick_bound(keep_for), index_dtype)
         sums, top, *rows = tiles.row_sums(self.Y, self.X, self.sq_y, self.sq_x, self.square, self.metric,
                                           self.scale, w, keep=keep)
         if self.metric == "euclidean":
@@ -234,18 +234,20 @@ class ImplicitSimilarity:
     def sampled_row_sums(self, cols: np.ndarray, w: np.ndarray) -> np.ndarray:
         """Each candidate's weighted similarity to the points ``cols`` only, larger is better (euclidean:
         minus the distances): an estimate of how :meth:`row_sums` ranks the candidates."""
-        sq = self.sq_x[cols] if self.sq_x is not None else None
-        sums, _ = tiles.row_sums(self.Y, np.ascontiguousarray(self.X[cols]), self.sq_y, sq, False, self.metric,
-                                 self.scale, np.ascontiguousarray(w[cols], dtype=np.float32))
-        return -sums if self.metric == "euclidean" else sums
+        cols = np.ascontiguousarray(cols, dtype=np.int64)
+        return self._scores(np.arange(self.shape[0]), cols, w)
 
     def candidate_sums(self, cands: np.ndarray, w: np.ndarray) -> np.ndarray:
         """:meth:`row_sums` of the candidates ``cands`` only (up to rounding: the diagonal is not singled
         out), larger is better (euclidean: minus the distances). One tiled pass over their rows."""
-        cands = np.ascontiguousarray(cands, dtype=np.int64)
-        sq = self.sq_y[cands] if self.sq_y is not None else None
-        sums, _ = tiles.row_sums(np.ascontiguousarray(self.Y[cands]), self.X, sq, self.sq_x, False, self.metric,
-                                 self.scale, np.ascontiguousarray(w, dtype=np.float32))
+        return self._scores(np.ascontiguousarray(cands, dtype=np.int64), np.arange(self.shape[1]), w)
+
+    def _scores(self, rows: np.ndarray, cols: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """Weighted row sums of the block ``rows`` × ``cols`` in one tiled pass; euclidean: minus the distances."""
+        sq_r = self.sq_y[rows] if self.sq_y is not None else None
+        sq_c = self.sq_x[cols] if self.sq_x is not None else None
+        sums, _ = tiles.row_sums(np.ascontiguousarray(self.Y[rows]), np.ascontiguousarray(self.X[cols]), sq_r, sq_c,
+                                 False, self.metric, self.scale, np.ascontiguousarray(w[cols], dtype=np.float32))
         return -sums if self.metric == "euclidean" else sums
 
     def finish_rows(self, rows, picked: int, memo: np.ndarray, w: np.ndarray) -> np.ndarray:

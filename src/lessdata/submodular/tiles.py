@@ -128,27 +128,26 @@ def _tile_live(G, sq_r, sq_c, diag, skip, metric, scale, top, memo, thr, c0, t, 
 
 
 @njit(fastmath=True, nogil=True, cache=True)
-def _tile_keep(G, skip, below, thr, c0, t, counts, out_i, out_d, q, near, mask):
+def _tile_keep(G, below, thr, c0, t, counts, out_i, out_d, q, near, mask):
     """Append the entries of each row of a tile (values as :func:`_tile_sums` left them) that are below
     ``thr`` of their column (``below``) or above it, from position ``q``; ``counts[r, t]`` gets how many.
-    Rows with ``skip[r]`` keep nothing. The comparison runs vectorised into ``mask``; listing the marked
-    columns then has no branch (a compare inside the listing loop compiles to a mispredicted branch)."""
+    The comparison runs vectorised into ``mask``; listing the marked columns then has no branch (a compare
+    inside the listing loop compiles to a mispredicted branch)."""
     m, n = G.shape
     for r in range(m):
-        k = 0
-        if not skip[r]:
-            if below:
-                for c in range(n):
-                    mask[c] = G[r, c] < thr[c]
-            else:
-                for c in range(n):
-                    mask[c] = G[r, c] > thr[c]
+        if below:
             for c in range(n):
-                near[k] = c
-                k += np.int64(mask[c])
-            for j in range(k):
-                out_i[q + j] = c0 + near[j]
-                out_d[q + j] = G[r, near[j]]
+                mask[c] = G[r, c] < thr[c]
+        else:
+            for c in range(n):
+                mask[c] = G[r, c] > thr[c]
+        k = 0
+        for c in range(n):
+            near[k] = c
+            k += np.int64(mask[c])
+        for j in range(k):
+            out_i[q + j] = c0 + near[j]
+            out_d[q + j] = G[r, near[j]]
         q += k
         counts[r, t] = k
     return q
@@ -288,9 +287,9 @@ def row_sums(Y, X, sq_y, sq_x, square, metric, scale, w, keep=None, block_rows=2
     """Σ_c w_c·v_rc for every row r of the tiled similarity (float64; v as in :func:`_tile_sums`) and the
     largest distance (euclidean; else 0).
 
-    ``keep=(thr, skip, index_dtype)``: the same pass also stores each row's entries below ``thr`` of their
-    column (euclidean: distances, so the similarity ``max(d) − d`` is above the one ``thr`` gives) or above
-    it (other metrics: similarities); rows ``skip`` stay empty. They are returned third, as
+    ``keep=(thr, index_dtype)``: the same pass also stores each row's entries below ``thr`` of their column
+    (euclidean: distances, so the similarity ``max(d) − d`` is above the one ``thr`` gives) or above it
+    (other metrics: similarities). They are returned third, as
     ``(starts, ends, indices, data)`` holding distances for euclidean: see :func:`finish_rows`."""
     code = METRIC_CODES[metric]
     m, n = Y.shape[0], X.shape[0]
@@ -298,7 +297,7 @@ def row_sums(Y, X, sq_y, sq_x, square, metric, scale, w, keep=None, block_rows=2
     tiles = _tiles(n)
     store = None
     if keep is not None:
-        thr, skip, index_dtype = keep
+        thr, index_dtype = keep
         block_rows = _block_rows(n, block_rows)
         store = _Rows(m, n, index_dtype, block_rows, len(tiles))
 
@@ -314,8 +313,8 @@ def row_sums(Y, X, sq_y, sq_x, square, metric, scale, w, keep=None, block_rows=2
             for t, c0, c1, G, sr, sc_, diag in _block_tiles(Y, X, sq_y, sq_x, square, r0, r1, tiles, bufs):
                 best = max(best, _tile_sums(G, sr, sc_, diag, w[c0:c1], code, scale, part[: r1 - r0]))
                 if sc is not None:
-                    q = _tile_keep(G, skip[r0:r1], code == EUCLIDEAN, thr[c0:c1], c0, t, sc["counts"], sc["i"],
-                                   sc["d"], q, sc["near"], sc["mask"])
+                    q = _tile_keep(G, code == EUCLIDEAN, thr[c0:c1], c0, t, sc["counts"], sc["i"], sc["d"], q,
+                                   sc["near"], sc["mask"])
             sums[r0:r1] = part[: r1 - r0]
             if sc is not None:
                 store.flush(sc, r0, r1, _NONE, _NONE, False)
