@@ -364,8 +364,9 @@ class FacilityLocation:
         """After the first pick of an on-demand similarity: store its live entries, or all of it.
 
         Reading rows on demand costs a product with the features per evaluation, far more than reading a
-        stored row, so the on-demand phase ends as soon as the first pick's memo exists: one more pass over
-        blocks keeps the entries that pick left live (usually a small share), or stores the dense matrix."""
+        stored row, so the on-demand phase ends as soon as the first pick's memo exists. When the pick is one
+        the first pass guessed, the entries that pass kept become the rows; otherwise one more pass over
+        blocks keeps the entries the pick left live (usually a small share), or stores the dense matrix."""
         early, self._early = self._early, None
         if early is not None and self.n_selected == 1 and self.selected_mask[early[0]].any():
             picked = int(early[0][self.selected_mask[early[0]]][0])  # a guess was the first pick

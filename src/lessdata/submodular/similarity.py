@@ -234,20 +234,25 @@ class ImplicitSimilarity:
     def sampled_row_sums(self, cols: np.ndarray, w: np.ndarray) -> np.ndarray:
         """Each candidate's weighted similarity to the points ``cols`` only, larger is better (euclidean:
         minus the distances): an estimate of how :meth:`row_sums` ranks the candidates."""
-        cols = np.ascontiguousarray(cols, dtype=np.int64)
-        return self._scores(np.arange(self.shape[0]), cols, w)
+        return self._scores(None, np.ascontiguousarray(cols, dtype=np.int64), w)
 
     def candidate_sums(self, cands: np.ndarray, w: np.ndarray) -> np.ndarray:
         """:meth:`row_sums` of the candidates ``cands`` only (up to rounding: the diagonal is not singled
         out), larger is better (euclidean: minus the distances). One tiled pass over their rows."""
-        return self._scores(np.ascontiguousarray(cands, dtype=np.int64), np.arange(self.shape[1]), w)
+        return self._scores(np.ascontiguousarray(cands, dtype=np.int64), None, w)
 
-    def _scores(self, rows: np.ndarray, cols: np.ndarray, w: np.ndarray) -> np.ndarray:
-        """Weighted row sums of the block ``rows`` × ``cols`` in one tiled pass; euclidean: minus the distances."""
-        sq_r = self.sq_y[rows] if self.sq_y is not None else None
-        sq_c = self.sq_x[cols] if self.sq_x is not None else None
-        sums, _ = tiles.row_sums(np.ascontiguousarray(self.Y[rows]), np.ascontiguousarray(self.X[cols]), sq_r, sq_c,
-                                 False, self.metric, self.scale, np.ascontiguousarray(w[cols], dtype=np.float32))
+    def _scores(self, rows, cols, w: np.ndarray) -> np.ndarray:
+        """Weighted row sums of the block ``rows`` × ``cols`` (``None``: all) in one tiled pass; euclidean:
+        minus the distances."""
+        def part(A, sq, idx):
+            if idx is None:
+                return A, sq
+            return np.ascontiguousarray(A[idx]), None if sq is None else sq[idx]
+
+        (Y, sq_y), (X, sq_x) = part(self.Y, self.sq_y, rows), part(self.X, self.sq_x, cols)
+        wc = w if cols is None else w[cols]
+        sums, _ = tiles.row_sums(Y, X, sq_y, sq_x, False, self.metric, self.scale,
+                                 np.ascontiguousarray(wc, dtype=np.float32))
         return -sums if self.metric == "euclidean" else sums
 
     def finish_rows(self, rows, picked: int, memo: np.ndarray, w: np.ndarray) -> np.ndarray:

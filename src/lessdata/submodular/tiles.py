@@ -334,12 +334,8 @@ def finish_rows(rows, flip: bool, top, memo, w):
     def run(lo, hi):
         _finish(starts, ends, indices, data, lo, hi, flip, np.float32(top), memo, w, gains)
 
-    ranges = _ranges(len(starts), _workers())
-    if len(ranges) > 1:
-        with ThreadPoolExecutor(len(ranges)) as pool:
-            list(pool.map(lambda b: run(*b), ranges))
-    elif ranges:
-        run(*ranges[0])
+    if len(starts):
+        _run(_ranges(len(starts), _workers()), run, len(starts) == 1)
     return gains
 
 
