@@ -83,6 +83,28 @@ def test_pruning_compacts_a_copy_of_the_users_sparse_rows(blobs):
     np.testing.assert_array_equal(first.indices, maximize(FacilityLocation(S, prune=False), 200, "naive").indices)
 
 
+@pytest.mark.parametrize("storage", ["dense", "on_demand"])
+def test_stored_rows_use_two_byte_indices_up_to_65536_points_with_the_same_picks(blobs, monkeypatch, storage):
+    import scipy.sparse as sp
+
+    from lessdata.submodular.similarity import ImplicitSimilarity
+
+    X, _ = blobs(1500, 8)
+    make = (lambda: dense_similarity(X)) if storage == "dense" else (lambda: ImplicitSimilarity(X))
+    narrow = FacilityLocation(make())
+    a = maximize(narrow, 150, "lazy")
+    assert narrow.prunings >= 1 and narrow.rows[4].dtype == np.uint16
+    monkeypatch.setattr(FacilityLocation, "_index_dtype", lambda self: np.int32)
+    wide = FacilityLocation(make())
+    b = maximize(wide, 150, "lazy")
+    assert wide.rows[4].dtype == np.int32
+    np.testing.assert_array_equal(a.indices, b.indices)
+    np.testing.assert_array_equal(a.gains, b.gains)  # the index width changes nothing but memory
+    monkeypatch.undo()
+    assert FacilityLocation(sp.csr_matrix((2, 2**16)))._index_dtype() == np.uint16
+    assert FacilityLocation(sp.csr_matrix((2, 2**16 + 1)))._index_dtype() == np.int32
+
+
 @given(instances(max_n=60))
 def test_value_equals_brute_force_and_gains_add_up(inst):
     S, k = inst

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
+import scipy.sparse as sp
 
 
 def warm_up() -> None:
@@ -21,7 +22,8 @@ def warm_up() -> None:
 
     X = np.random.default_rng(0).normal(size=(48, 3)).astype(np.float32)
     for metric in ("euclidean", "cosine", "rbf"):
-        maximize(FacilityLocation(dense_similarity(X, metric=metric)), 12, "lazy")
+        maximize(FacilityLocation(dense_similarity(X, metric=metric)), 12, "lazy")  # pruned rows: 2-byte indices
+    maximize(FacilityLocation(sp.csr_matrix(dense_similarity(X))), 12, "lazy")  # a user's (or k-NN) CSR: 4-byte
     maximize(FacilityLocation(ImplicitSimilarity(X)), 12, "lazy")  # one pass keeping the guess's live entries
     maximize(FacilityLocation(ImplicitSimilarity(X)), 12, "stochastic")  # row sums, then the live-entry pass
     maximize(FeatureBased(np.abs(X)), 4, "lazy")

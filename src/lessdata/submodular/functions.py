@@ -331,6 +331,10 @@ class FacilityLocation:
         self.scan_gains = gains
 
     def _index_dtype(self):
+        """The narrowest integer type for a point index: stored rows are mostly read and written whole, so
+        two bytes an index instead of four is a quarter less memory traffic (and memory)."""
+        if self.n_points <= 2**16:
+            return np.uint16
         return np.int32 if self.n_points < 2**31 else np.int64
 
     # --------------------------------------------------------------------------------- protocol
