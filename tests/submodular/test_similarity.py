@@ -43,6 +43,38 @@ def test_dense_matches_scipy(n, m, d, metric, seed):
         assert (np.diagonal(S) == S.max()).all()  # a point is its own nearest point exactly
 
 
+def _mirrored(X, metric):
+    from lessdata.submodular import similarity
+
+    old = similarity.SYMMETRIC_FROM_FEATURES
+    similarity.SYMMETRIC_FROM_FEATURES = 1  # hypothesis runs many inputs per test: no function-scoped monkeypatch
+    try:
+        return dense_similarity(X, metric=metric)
+    finally:
+        similarity.SYMMETRIC_FROM_FEATURES = old
+
+
+@given(n=st.integers(1, 700), d=st.integers(1, 12), metric=st.sampled_from(["euclidean", "cosine", "rbf"]),
+       seed=st.integers(0, 1000))
+def test_wide_features_compute_half_the_square_similarity_and_mirror_it(n, d, metric, seed):
+    X = np.random.default_rng(seed).normal(size=(n, d)).astype(np.float32)
+    S = _mirrored(X, metric)
+    sq = float(max((X.astype(np.float64) ** 2).sum(1).max(), 1.0))
+    atol = 1e-4 * max(1.0, np.abs(S).max()) + (4 * np.sqrt(1.2e-7 * sq) if metric != "cosine" else 0)
+    np.testing.assert_allclose(S, reference(X, None, metric), atol=atol)
+    block = np.arange(n) // 256  # rows computed together; across blocks one product serves both triangles
+    across = block[:, None] != block[None, :]
+    np.testing.assert_array_equal(S[across], S.T[across])
+    if metric == "euclidean":
+        assert (np.diagonal(S) == S.max()).all()
+
+
+def test_mirroring_is_what_makes_the_similarity_exactly_symmetric():
+    X = np.random.default_rng(0).normal(size=(700, 8)).astype(np.float32)
+    full, half = dense_similarity(X), _mirrored(X, "euclidean")
+    assert (full != full.T).any() and (half[:256, 256:] == half[256:, :256].T).all()
+
+
 def test_knn_keeps_each_points_nearest_candidates():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(400, 6)).astype(np.float32)
