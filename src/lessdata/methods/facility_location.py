@@ -24,7 +24,7 @@ from .registry import BACKEND, BUDGET_POLICY, EPSILON, MEMORY_CAP, METRIC, N_NEI
 #: first pick; benchmarks/results/engine_storage.md). ``auto`` (default) takes
 #: ``on_demand`` for euclidean and rbf parts whose dense similarity would exceed
 #: :data:`~lessdata.submodular.similarity.AUTO_ON_DEMAND_ABOVE` bytes (256 MB) with at most
-#: :data:`~lessdata.submodular.similarity.AUTO_ON_DEMAND_MAX_FEATURES` (512) feature columns, and ``dense``
+#: :data:`~lessdata.submodular.similarity.AUTO_ON_DEMAND_MAX_FEATURES` (256) feature columns, and ``dense``
 #: otherwise (cosine keeps most entries live after one pick, so storing them gains nothing).
 STORAGE = ("auto", "dense", "on_demand")
 

@@ -37,12 +37,13 @@ METRICS = ("euclidean", "cosine", "rbf", "precomputed")
 DEFAULT_MEMORY_CAP = 2 * 2**30
 #: facility location's ``storage="auto"`` computes euclidean and rbf similarities larger than this (bytes)
 #: on demand instead of storing them (from n ≈ 8,200), for features of at most AUTO_ON_DEMAND_MAX_FEATURES
-#: columns: there on demand is faster (0.59 vs 0.89 s at n = 10,000, d = 32) with about half the memory;
-#: below the size, storing is as fast or faster (benchmarks/results/engine_storage.md)
+#: columns: there on demand is faster (0.55 vs 0.97 s at n = 10,000, d = 32) with about half the memory;
+#: below the size, storing is about as fast (benchmarks/results/engine_storage.md)
 AUTO_ON_DEMAND_ABOVE = 256 * 2**20
-#: ... and above this many feature columns storing is as fast or faster (on demand guesses the first pick
-#: with products whose cost grows with d: at n = 10,000 about equal at d = 256 and 512, 1.11x slower at 1,024)
-AUTO_ON_DEMAND_MAX_FEATURES = 512
+#: ... and above this many feature columns storing is faster: it computes half the product and mirrors it
+#: (SYMMETRIC_FROM_FEATURES), while on demand computes it whole and its first-pick guess grows with d too (at
+#: n = 10,000 on demand took 0.96x the stored time at d = 256, 1.21x at 512, 1.62x at 1,024)
+AUTO_ON_DEMAND_MAX_FEATURES = 256
 #: a square dense similarity from at least this many feature columns is computed half and mirrored: at n = 10,000
 #: the build took 1.0 s instead of 1.8-2.1 s at d = 1,024, 0.6-0.7 s instead of 0.9-1.2 s at d = 512 and
 #: 0.39-0.41 s instead of 0.49-0.75 s at d = 256; at d <= 128 (bound by writing the matrix) no clear gain
