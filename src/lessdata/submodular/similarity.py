@@ -196,6 +196,8 @@ class ImplicitSimilarity:
             stop = min(start + _BLOCK_ROWS, n)
             if not mirror:
                 return self._fill(np.arange(start, stop), out[start:stop], similarity)
+            # a contiguous block, copied into place: the compiled transforms take contiguous rows (a strided
+            # view of `out` would need kernels of their own)
             upper = np.empty((stop - start, n - start), dtype=np.float32)
             top = self._fill(np.arange(start, stop), upper, similarity, c0=start)
             out[start:stop, start:] = upper
