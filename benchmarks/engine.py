@@ -233,7 +233,7 @@ def main():
         args.n, args.d = int(n), int(d)
         return worker(args)
 
-    from _common import header
+    from _common import CpuWatch, header
 
     # here, not at the top: the peers' worker processes must not load lessdata
     from lessdata.submodular.similarity import AUTO_ON_DEMAND_MAX_FEATURES, SYMMETRIC_FROM_FEATURES
@@ -243,7 +243,7 @@ def main():
     if args.grid:
         grid = [tuple(int(v) for v in pair.split("x")) for pair in args.grid.split(",")]
     results = []
-    load_start = os.getloadavg()
+    watch = CpuWatch()
     lines = [header("Engine benchmark: facility location, lessdata vs apricot vs submodlib"), "", "LOAD", "",
              "Input: Gaussian blobs (10 centres, std 2), budget n/10, euclidean metric, float32 features.",
              "Time: feature matrix → selected indices, similarity included, one fresh process per row making "
@@ -295,24 +295,13 @@ def main():
         lines.append("")
     if args.sparse and not args.quick:
         lines += sparse_section(args.timeout)
-    lines[lines.index("LOAD")] = load_note(load_start, os.getloadavg())
+    lines[lines.index("LOAD")], quiet = watch.note()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(Path(args.out).with_suffix(".json"), json.dumps(results, indent=1))
+    write_atomic(Path(args.out).with_suffix(".json"), json.dumps({"cpu_use": quiet, "runs": results}, indent=1))
     plot(results, Path(args.out).with_suffix(".png"))
     lines += [f"![engine timings]({Path(args.out).with_suffix('.png').name})", ""]
     write_atomic(Path(args.out), "\n".join(lines))
     print(f"wrote {args.out}")
-
-
-def load_note(start, end) -> str:
-    """What the load average says about the timings: runs one after another on a quiet machine, or not."""
-    seen = f"load average (1, 5, 15 min) {', '.join(f'{v:.2f}' for v in start)} at the start and " \
-           f"{', '.join(f'{v:.2f}' for v in end)} at the end"
-    if max(start[0], end[0]) < 1.5:
-        return (f"Runs one after another, one process at a time, on an otherwise quiet machine: {seen} "
-                "(the benchmark's own process included).")
-    return (f"**Timing was not taken on a quiet machine**: {seen}; all libraries ran in the same period on the "
-            "same inputs, and CPU seconds are shown too.")
 
 
 def sparse_section(timeout):

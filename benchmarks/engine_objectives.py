@@ -243,17 +243,17 @@ def main():
     import torch
 
     torch.set_num_threads(1)
-    from _common import header
-    from engine import load_note
+    from _common import CpuWatch, header
 
     n, stream_n = (400, 20_000) if args.quick else (args.n, args.stream_n)
     k, reps = max(10, n // 30), 3
-    load_start = os.getloadavg()
+    watch = CpuWatch()
     objectives = run_objectives(n, 32, k, reps)
     streaming = run_streaming(stream_n, 32, 100, "/tmp/lessdata_stream_bench")
     device = run_device([1000] if args.quick else [5000, 10000])
     results = {"objectives": objectives, "streaming": streaming, "device": device, "n": n, "k": k,
-               "stream_n": stream_n, "load": load_note(load_start, os.getloadavg())}
+               "stream_n": stream_n}
+    results["load"], results["cpu_use"] = watch.note()
     out = Path(args.out)
     write_atomic(out.with_suffix(".json"), json.dumps(results, indent=1))
     write_atomic(out, report(results, header("Engine benchmark: objectives, streaming, device")))

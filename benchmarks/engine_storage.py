@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,8 +18,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import header  # noqa: E402
-from engine import load_note  # noqa: E402
+from _common import CpuWatch, header  # noqa: E402
 
 from lessdata.submodular.similarity import AUTO_ON_DEMAND_ABOVE, AUTO_ON_DEMAND_MAX_FEATURES  # noqa: E402
 
@@ -59,7 +57,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args()
     grid = [tuple(int(v) for v in pair.split("x")) for pair in args.grid.split(",")]
-    load_start = os.getloadavg()
+    watch = CpuWatch()
     rows = []
     for n, d in grid:
         runs = {"dense": [], "on_demand": []}
@@ -74,8 +72,9 @@ def main() -> None:
                          "objective": rs[0]["objective"], "second_passes": sum(r["second_passes"] for r in rs)})
             print(f"n={n} d={d} {storage:9s} median {np.median(secs):.2f} s  peak {rows[-1]['peak_rss_gib']:.2f} GiB")
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "engine_storage.json").write_text(json.dumps({"rows": rows}, indent=1))
-    lines = [header("Engine: dense similarity stored vs computed on demand"), load_note(load_start, os.getloadavg()),
+    quiet, cpu_use = watch.note()
+    (args.out / "engine_storage.json").write_text(json.dumps({"cpu_use": cpu_use, "rows": rows}, indent=1))
+    lines = [header("Engine: dense similarity stored vs computed on demand"), quiet,
              "",
              "Gaussian blobs, euclidean (CRAIG's max d − d), budget n/10, lazy greedy, one fresh process per run "
              "(peak RSS is the whole process), kernels compiled by a warm-up call first; runs alternate.", "",
