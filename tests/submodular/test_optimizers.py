@@ -2,6 +2,7 @@
 
 import itertools
 import math
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -9,7 +10,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lessdata.errors import LessdataError
-from lessdata.submodular import FacilityLocation, GraphCut, dense_similarity, knn_similarity, maximize
+from lessdata.submodular import (
+    FacilityLocation,
+    GraphCut,
+    dense_similarity,
+    functions,
+    knn_similarity,
+    maximize,
+    optimizers,
+)
 
 TINY_EPS = 1e-300  # (n/k)·ln(1/ε) ≥ n: stochastic variants then evaluate every remaining candidate
 
@@ -46,6 +55,44 @@ def test_fast_optimizers_pick_exactly_what_naive_picks(inst):
         assert got == naive, optimizer
         np.testing.assert_array_equal(gains, naive_gains)
         assert value == naive_value
+
+
+@given(instances())
+def test_lazy_with_batched_first_picks_and_gains_split_over_threads_picks_what_naive_picks(inst):
+    # batches of 2 keep the batched phase going while a pick needs 4 evaluations or more, and every batch of
+    # gains is split over the threads: the picks, their gains and the value are still naive greedy's
+    S, k = inst
+    naive, naive_gains, naive_value = picks(S, k, "naive")
+    with mock.patch.object(optimizers, "_EARLY_BATCH", 2), mock.patch.object(functions, "_SPLIT_ENTRIES", 1):
+        got, gains, value = picks(S, k, "lazy")
+    assert got == naive
+    np.testing.assert_array_equal(gains, naive_gains)
+    assert value == naive_value
+
+
+@pytest.mark.parametrize("storage", ["dense", "on_demand"])
+def test_batched_first_picks_run_for_several_picks_and_change_nothing(blobs, storage):
+    from lessdata.submodular.similarity import ImplicitSimilarity
+
+    X, _ = blobs(2000, 8)
+    make = (lambda: dense_similarity(X)) if storage == "dense" else (lambda: ImplicitSimilarity(X))
+    batched_steps = []
+    early = optimizers._lazy_early_picks
+
+    def counted(obj, k, key, idx, size, fresh, step, *rest):
+        out = early(obj, k, key, idx, size, fresh, step, *rest)
+        batched_steps.append(out[1] - step)
+        return out
+
+    with mock.patch.object(optimizers, "_EARLY_BATCH", 16), mock.patch.object(optimizers, "_lazy_early_picks", counted):
+        a = maximize(FacilityLocation(make()), 200, "lazy")
+    assert batched_steps and batched_steps[0] >= 3  # the batched phase really ran for several picks
+    with mock.patch.object(optimizers, "_lazy_early_picks", lambda obj, k, key, idx, size, fresh, step, picks, pgains,
+                           evals, progress: (size, step, evals)):
+        b = maximize(FacilityLocation(make()), 200, "lazy")  # one candidate at a time from the start
+    np.testing.assert_array_equal(a.indices, b.indices)
+    np.testing.assert_array_equal(a.gains, b.gains)
+    assert a.evaluations >= b.evaluations  # a batch never evaluates fewer
 
 
 @given(instances(max_n=60))

@@ -159,7 +159,7 @@ def _compact_rows(starts, ends, indices, data, memo, removed, r0, r1):
 
 
 _ROW_BLOCK = 256  # on-demand rows computed per BLAS product
-_THREAD_CHUNK = 2048  # candidates per thread task when a batch of gains is split across cores
+_SPLIT_ENTRIES = 2**18  # stored entries a batch of gains must read before it is split across cores
 _FIRST_CHECK = 4  # picks before the first pruning check; later checks at 8, 16, 32, ...
 _PRUNE_BELOW = 0.4  # prune when the live entries are under this share of what is stored
 _SAMPLE_ROWS = 256
@@ -343,11 +343,18 @@ class FacilityLocation:
         rows = self.rows
         if rows is None:
             return self._on_demand_gains(cands)
-        if cands.shape[0] <= _THREAD_CHUNK or _threads() == 1:
+        if _threads() == 1 or cands.shape[0] < 2 or self._entries(cands) < _SPLIT_ENTRIES:
             return _gains_batch(*rows, cands, self.memo, self.w)
-        step = max(_THREAD_CHUNK, -(-cands.shape[0] // _threads()))
+        step = -(-cands.shape[0] // _threads())
         chunks = [cands[i: i + step] for i in range(0, cands.shape[0], step)]
         return np.concatenate(list(_pool().map(lambda c: _gains_batch(*rows, c, self.memo, self.w), chunks)))
+
+    def _entries(self, cands: np.ndarray) -> int:
+        """How many stored entries the gains of ``cands`` read."""
+        sparse, _, starts, ends = self.rows[:4]
+        if sparse:
+            return int((ends[cands] - starts[cands]).sum())
+        return cands.shape[0] * self.n_points
 
     def add(self, j: int) -> None:
         j = int(j)
