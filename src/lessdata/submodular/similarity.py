@@ -37,12 +37,12 @@ METRICS = ("euclidean", "cosine", "rbf", "precomputed")
 DEFAULT_MEMORY_CAP = 2 * 2**30
 #: facility location's ``storage="auto"`` computes euclidean and rbf similarities larger than this (bytes)
 #: on demand instead of storing them (from n ≈ 8,200), for features of at most AUTO_ON_DEMAND_MAX_FEATURES
-#: columns: there on demand is faster (0.51 vs 0.83 s at n = 10,000, d = 32) with about half the memory;
+#: columns: there on demand is faster (0.54 vs 0.88 s at n = 10,000, d = 32) with about half the memory;
 #: below the size, storing is about as fast (benchmarks/results/engine_storage.md)
 AUTO_ON_DEMAND_ABOVE = 256 * 2**20
 #: ... and above this many feature columns storing is faster: it computes half the product and mirrors it
 #: (SYMMETRIC_FROM_FEATURES), while on demand computes it whole and its first-pick guess grows with d too (at
-#: n = 10,000 on demand took 1.0x the stored time at d = 256, 1.2-1.4x at 512, 1.5-1.6x at 1,024; two runs)
+#: n = 10,000 on demand took 0.9-1.0x the stored time at d = 256, 1.2-1.4x at 512, 1.5-1.6x at 1,024; 3 runs)
 AUTO_ON_DEMAND_MAX_FEATURES = 256
 #: a square dense similarity from at least this many feature columns is computed half and mirrored: at n = 10,000
 #: the build took 1.0 s instead of 1.8-2.1 s at d = 1,024, 0.6-0.7 s instead of 0.9-1.2 s at d = 512 and
