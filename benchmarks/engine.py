@@ -30,7 +30,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 RUNS = [
-    ("lessdata", "lazy"),  # the default storage ("auto": on demand for these euclidean inputs above 256 MB)
+    ("lessdata", "lazy"),  # the default storage ("auto": on demand for these euclidean inputs from n ≈ 6,500)
     ("lessdata", "lazy-dense"),
     ("lessdata", "lazy-on_demand"),
     ("lessdata", "stochastic"),
@@ -236,7 +236,13 @@ def main():
     from _common import CpuWatch, header
 
     # here, not at the top: the peers' worker processes must not load lessdata
-    from lessdata.submodular.similarity import AUTO_ON_DEMAND_MAX_FEATURES, SYMMETRIC_FROM_FEATURES
+    from lessdata.submodular.similarity import (
+        AUTO_ON_DEMAND_ABOVE,
+        AUTO_ON_DEMAND_MAX_FEATURES,
+        AUTO_ON_DEMAND_NARROW,
+        AUTO_ON_DEMAND_WIDE_ABOVE,
+        SYMMETRIC_FROM_FEATURES,
+    )
 
     grid = ([(2000, 32), (2000, 256)] if args.quick else
             [(5000, 32), (10000, 32), (20000, 32), (5000, 1024), (20000, 1024)])
@@ -253,8 +259,10 @@ def main():
              "Σ_i max_{j∈S} (max d − d_ij), relative to lessdata naive greedy where it ran, else lessdata lazy.",
              "Peer ÷ lessdata: the peer's fastest call divided by lessdata lazy's slowest call (its first, usually).",
              "lessdata lazy uses the default storage (`auto`: these euclidean similarities are computed on demand "
-             f"in tiles above 256 MB, i.e. from n ≈ 8,200, with at most {AUTO_ON_DEMAND_MAX_FEATURES} feature "
-             "columns; stored otherwise); lazy-dense always stores the whole matrix, lazy-on_demand never does.",
+             f"in tiles above {AUTO_ON_DEMAND_ABOVE / 2**20:.0f} MiB, i.e. from n ≈ "
+             f"{(AUTO_ON_DEMAND_ABOVE / 4) ** 0.5:,.0f}, with at most {AUTO_ON_DEMAND_NARROW} feature columns, "
+             f"above {AUTO_ON_DEMAND_WIDE_ABOVE / 2**20:.0f} MiB with at most {AUTO_ON_DEMAND_MAX_FEATURES}; stored "
+             "otherwise); lazy-dense always stores the whole matrix, lazy-on_demand never does.",
              "BLAS pass: one pass of the BLAS product behind the similarity (tiles of 256 × 1,024, float32, nothing "
              "stored), measured in the lessdata process on the same input; the on-demand path makes one such "
              "pass plus the distance transform when its guessed first pick is the pick, two when not (counted "

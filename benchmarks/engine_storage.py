@@ -20,7 +20,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import CpuWatch, header  # noqa: E402
 
-from lessdata.submodular.similarity import AUTO_ON_DEMAND_ABOVE, AUTO_ON_DEMAND_MAX_FEATURES  # noqa: E402
+from lessdata.methods.facility_location import on_demand_above  # noqa: E402
 
 CHILD = r"""
 import json, resource, sys, time
@@ -51,7 +51,8 @@ def run(n: int, d: int, storage: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--grid", default="2000x32,5000x32,10000x32,20000x32,10000x256,10000x512,10000x1024",
+    parser.add_argument("--grid", default="2000x32,5000x32,6000x32,7000x32,10000x32,20000x32,7000x128,7000x256,"
+                                          "10000x256,10000x512,10000x1024",
                         help="n x d pairs")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
@@ -96,7 +97,8 @@ def main() -> None:
     for n, d in grid:
         by = {r["storage"]: r for r in rows if (r["n"], r["d"]) == (n, d)}
         ratio = by["dense"]["seconds_median"] / by["on_demand"]["seconds_median"]
-        auto = "on_demand" if 4 * n * n > AUTO_ON_DEMAND_ABOVE and d <= AUTO_ON_DEMAND_MAX_FEATURES else "dense"
+        above = on_demand_above("auto", "euclidean", d)
+        auto = "on_demand" if above is not None and 4 * n * n > above else "dense"
         lines.append(f"- n = {n:,}, d = {d}: on demand takes {1 / ratio:.2f}× the dense path's time and "
                      f"{by['on_demand']['peak_rss_gib'] / by['dense']['peak_rss_gib']:.2f}× its peak memory; "
                      f"the default `storage=\"auto\"` uses {auto} here.")

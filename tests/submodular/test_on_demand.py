@@ -142,6 +142,27 @@ def test_auto_storage_computes_large_distance_similarities_on_demand(monkeypatch
     assert wide.params["storage_used"] == {"dense": 2}
 
 
+def test_auto_storage_threshold_is_lower_for_narrow_features_and_absent_for_wide_ones():
+    from lessdata.methods.facility_location import on_demand_above
+    from lessdata.submodular.similarity import (
+        AUTO_ON_DEMAND_ABOVE,
+        AUTO_ON_DEMAND_MAX_FEATURES,
+        AUTO_ON_DEMAND_NARROW,
+        AUTO_ON_DEMAND_WIDE_ABOVE,
+    )
+
+    assert AUTO_ON_DEMAND_ABOVE < AUTO_ON_DEMAND_WIDE_ABOVE and AUTO_ON_DEMAND_NARROW < AUTO_ON_DEMAND_MAX_FEATURES
+    for metric in ("euclidean", "rbf"):
+        assert on_demand_above("auto", metric, AUTO_ON_DEMAND_NARROW) == AUTO_ON_DEMAND_ABOVE
+        assert on_demand_above("auto", metric, AUTO_ON_DEMAND_NARROW + 1) == AUTO_ON_DEMAND_WIDE_ABOVE
+        assert on_demand_above("auto", metric, AUTO_ON_DEMAND_MAX_FEATURES) == AUTO_ON_DEMAND_WIDE_ABOVE
+        assert on_demand_above("auto", metric, AUTO_ON_DEMAND_MAX_FEATURES + 1) is None
+    assert on_demand_above("auto", "cosine", 8) is None
+    assert on_demand_above("auto", "precomputed", None) is None
+    assert on_demand_above("dense", "euclidean", 8) is None
+    assert on_demand_above("on_demand", "cosine", 4096) == 0
+
+
 @pytest.mark.parametrize("metric", ["euclidean", "cosine", "rbf"])
 @pytest.mark.parametrize("guess", ["sampled", "wrong"])
 def test_first_pass_stores_the_live_rows_when_its_guess_is_the_first_pick(monkeypatch, metric, guess):

@@ -12,6 +12,8 @@ from ..submodular.selection import facility_location_part
 from ..submodular.similarity import (
     AUTO_ON_DEMAND_ABOVE,
     AUTO_ON_DEMAND_MAX_FEATURES,
+    AUTO_ON_DEMAND_NARROW,
+    AUTO_ON_DEMAND_WIDE_ABOVE,
     DEFAULT_MEMORY_CAP,
     DEFAULT_NEIGHBORS,
 )
@@ -23,9 +25,11 @@ from .registry import BACKEND, BUDGET_POLICY, EPSILON, MEMORY_CAP, METRIC, N_NEI
 #: guessed from a sample of the points would leave live (a second pass runs only when the guess is not the
 #: first pick; benchmarks/results/engine_storage.md). ``auto`` (default) takes
 #: ``on_demand`` for euclidean and rbf parts whose dense similarity would exceed
-#: :data:`~lessdata.submodular.similarity.AUTO_ON_DEMAND_ABOVE` bytes (256 MB) with at most
-#: :data:`~lessdata.submodular.similarity.AUTO_ON_DEMAND_MAX_FEATURES` (256) feature columns, and ``dense``
-#: otherwise (cosine keeps most entries live after one pick, so storing them gains nothing).
+#: :data:`~lessdata.submodular.similarity.AUTO_ON_DEMAND_ABOVE` bytes (160 MiB, n ≈ 6,500) with at most
+#: :data:`~lessdata.submodular.similarity.AUTO_ON_DEMAND_NARROW` (128) feature columns, or above
+#: :data:`~lessdata.submodular.similarity.AUTO_ON_DEMAND_WIDE_ABOVE` (256 MiB, n ≈ 8,200) with at most
+#: :data:`~lessdata.submodular.similarity.AUTO_ON_DEMAND_MAX_FEATURES` (256), and ``dense`` otherwise
+#: (cosine keeps most entries live after one pick, so storing them gains nothing).
 STORAGE = ("auto", "dense", "on_demand")
 
 
@@ -95,7 +99,7 @@ class FacilityLocationMethod(Method):
                 memory_cap=p["memory_cap"],
                 n_neighbors=p["n_neighbors"],
                 progress=part_progress,
-                on_demand_above=_on_demand_above(p["storage"], p["metric"], None if X is None else X.shape[1]),
+                on_demand_above=on_demand_above(p["storage"], p["metric"], None if X is None else X.shape[1]),
                 device=p["device"],
             )
 
@@ -103,13 +107,15 @@ class FacilityLocationMethod(Method):
                                    progress)
 
 
-def _on_demand_above(storage: str, metric: str, features: int | None) -> int | None:
-    """Dense-similarity size (bytes) above which a part's similarity is computed on demand; None: never."""
+def on_demand_above(storage: str, metric: str, features: int | None) -> int | None:
+    """Dense-similarity size (bytes) above which a part's similarity is computed on demand under ``storage``
+    (see :data:`STORAGE`), for ``features`` feature columns (None: a precomputed similarity); None: never."""
     if storage == "on_demand":
         return 0
-    if storage == "auto" and metric in ("euclidean", "rbf") and (features or 0) <= AUTO_ON_DEMAND_MAX_FEATURES:
-        return AUTO_ON_DEMAND_ABOVE
-    return None
+    features = features or 0
+    if storage != "auto" or metric not in ("euclidean", "rbf") or features > AUTO_ON_DEMAND_MAX_FEATURES:
+        return None
+    return AUTO_ON_DEMAND_ABOVE if features <= AUTO_ON_DEMAND_NARROW else AUTO_ON_DEMAND_WIDE_ABOVE
 
 
 @register

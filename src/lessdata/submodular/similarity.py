@@ -36,13 +36,16 @@ logger = logging.getLogger("lessdata")
 METRICS = ("euclidean", "cosine", "rbf", "precomputed")
 DEFAULT_MEMORY_CAP = 2 * 2**30
 #: facility location's ``storage="auto"`` computes euclidean and rbf similarities larger than this (bytes)
-#: on demand instead of storing them (from n ≈ 8,200), for features of at most AUTO_ON_DEMAND_MAX_FEATURES
-#: columns: there on demand is faster (0.54 vs 0.88 s at n = 10,000, d = 32) with about half the memory;
-#: below the size, storing is about as fast (benchmarks/results/engine_storage.md)
-AUTO_ON_DEMAND_ABOVE = 256 * 2**20
-#: ... and above this many feature columns storing is faster: it computes half the product and mirrors it
-#: (SYMMETRIC_FROM_FEATURES), while on demand computes it whole and its first-pick guess grows with d too (at
-#: n = 10,000 on demand took 0.9-1.0x the stored time at d = 256, 1.2-1.4x at 512, 1.5-1.6x at 1,024; 3 runs)
+#: on demand instead of storing them (from n ≈ 6,500), for features of at most AUTO_ON_DEMAND_NARROW columns:
+#: there on demand is faster with 47-62% of the peak memory (n = 7,000: 0.31 vs 0.38 s at d = 32, 0.41 vs
+#: 0.45 s at d = 128; 10,000: 0.51 vs 0.88 s; benchmarks/results/engine_storage.md). The two cross between
+#: n = 6,000 and 7,000: at 6,000 on demand was faster in that run (0.25 vs 0.29 s), storing in two others
+#: (0.26 vs 0.23 s and 0.30 vs 0.27 s, medians of 5); at 6,500, 0.36 vs 0.38 s
+AUTO_ON_DEMAND_ABOVE = 160 * 2**20
+AUTO_ON_DEMAND_NARROW = 128
+#: ... from AUTO_ON_DEMAND_NARROW to AUTO_ON_DEMAND_MAX_FEATURES columns only above this size: at d = 256 on
+#: demand took 1.14-1.20x the stored time at n = 7,000 and 0.9-1.0x at 10,000
+AUTO_ON_DEMAND_WIDE_ABOVE = 256 * 2**20
 AUTO_ON_DEMAND_MAX_FEATURES = 256
 #: a square dense similarity from at least this many feature columns is computed half and mirrored: at n = 10,000
 #: the build took 1.0 s instead of 1.8-2.1 s at d = 1,024, 0.6-0.7 s instead of 0.9-1.2 s at d = 512 and
