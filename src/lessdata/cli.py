@@ -221,13 +221,17 @@ def select(
     class_prompts: Annotated[Path | None, typer.Option(
         "--class-prompts", help="sas / sas_rank / clipcov: class-name prompt embeddings (classes, templates, d) "
         "or (classes, d), .npy/.npz: zero-shot latent classes.", show_default=False)] = None,
+    query: Annotated[Path | None, typer.Option(
+        "--query", help="targeted: the rows to select for (.npy/.npz/.parquet/.csv), with the features' width.",
+        show_default=False)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or log messages.")] = False,
 ):
     """Select a weighted coreset of the rows of INPUT and write it to OUTPUT.
 
     INPUT may also be a folder of signal shards written by lessdata.signals.pipeline.compute_signals.
     Image-text methods read the pairs' embeddings instead: --image-emb A.npy --text-emb B.npy (row i of
-    both is one pair), plus --partial-image-emb / --partial-text-emb for c_rho."""
+    both is one pair), plus --partial-image-emb / --partial-text-emb for c_rho. Targeted selection reads its
+    query rows from --query FILE."""
     import lessdata
 
     from ._progress import rich_progress
@@ -249,7 +253,7 @@ def select(
     check_named_choices(optimizer, budget_policy)
     set_backend(params, cls, method, backend, address)
     embedding_files = {"text": text_emb, "partial_image": partial_image_emb, "partial_text": partial_text_emb,
-                       "class_prompts": class_prompts}
+                       "class_prompts": class_prompts, "query": query}
     check_embedding_options(cls, method, params, input, image_emb, embedding_files)
     cls(**params)  # reject unknown parameters before reading the data
 

@@ -175,11 +175,14 @@ def read_input(input: Path, features, labels):
 
 
 EMBEDDING_FLAGS = {"text": "--text-emb", "partial_image": "--partial-image-emb",
-                    "partial_text": "--partial-text-emb", "class_prompts": "--class-prompts"}
+                    "partial_text": "--partial-text-emb", "class_prompts": "--class-prompts", "query": "--query"}
 
 
 def check_embedding_options(cls, method, params, input, image_emb, files) -> None:
     """Which embedding files a method takes (and needs), checked before any data is read."""
+    for key, flag in EMBEDDING_FLAGS.items():
+        if isinstance(params.get(key), str):  # --param query=Q.npy: a file name where an array is expected
+            raise LessdataError(f"give {key} as {flag} FILE, not --param {key}=")
     if input is not None and image_emb is not None:
         raise LessdataError("give the features as INPUT or as --image-emb, not both")
     if input is None and image_emb is None:
@@ -206,7 +209,8 @@ def check_file_exists(path: Path, flag: str) -> None:
 
 
 def read_embeddings(X, files, image_flag: str) -> dict[str, Any]:
-    """Read the embedding files given and check them against the image embeddings ``X`` (rows, dimension)."""
+    """Read the files given (embeddings, prompts, a query set) and check them against the features or image
+    embeddings ``X`` (rows, dimension)."""
     from .data import read_table
 
     out: dict[str, Any] = {}
@@ -228,6 +232,9 @@ def read_embeddings(X, files, image_flag: str) -> dict[str, Any]:
         if key != "partial_image" and arr.shape[1] != other.shape[1]:
             raise LessdataError(f"{flag} has dimension {arr.shape[1]} but {other_flag} has {other.shape[1]}; both "
                                 "must come from the same joint embedding space")
+    if "query" in out and out["query"].shape[1] != d:
+        raise LessdataError(f"--query has {out['query'].shape[1]} columns but {image_flag} has {d}; the query rows "
+                            "must have the features' width")
     if "class_prompts" in out and out["class_prompts"].shape[-1] != d:
         raise LessdataError(f"--class-prompts have dimension {out['class_prompts'].shape[-1]} but {image_flag} "
                             f"has {d}")

@@ -386,6 +386,26 @@ def test_select_clipcov_from_image_and_text_embeddings(pairs):
     assert Coreset.load(out2) == expected and expected.params["latent_classes"] >= 2
 
 
+def test_select_targeted_reads_its_query_rows_from_a_file(data):
+    root, X, _ = data
+    Q = X[:5] + 0.01
+    np.save(root / "Q.npy", Q)
+    out = root / "cs.npz"
+    assert_ok(run("select", root / "X.npy", "-m", "targeted", "--query", root / "Q.npy", "--budget", 7,
+                  "-o", out))
+    assert Coreset.load(out) == lessdata.select(X, budget=7, method="targeted", query=Q)
+    np.save(root / "Q_wide.npy", np.c_[Q, Q])
+    assert_bad_input(run("select", root / "X.npy", "-m", "targeted", "--query", root / "Q_wide.npy", "--budget",
+                         7, "-o", out.with_name("wide.npz")), out.with_name("wide.npz"),
+                     f"--query has {2 * X.shape[1]} columns but INPUT has {X.shape[1]}")
+    assert_bad_input(run("select", root / "X.npy", "-m", "targeted", "-p", f"query={root / 'Q.npy'}", "--budget",
+                         7, "-o", out.with_name("p.npz")), out.with_name("p.npz"), "give query as --query FILE")
+    assert_bad_input(run("select", root / "X.npy", "-m", "craig", "--query", root / "Q.npy", "--budget", 7,
+                         "-o", out.with_name("c.npz")), out.with_name("c.npz"), "method 'craig' does not take --query")
+    assert_bad_input(run("select", root / "X.npy", "-m", "targeted", "--query", root / "missing.npy",
+                         "--budget", 7, "-o", out.with_name("m.npz")), out.with_name("m.npz"), "--query file not found")
+
+
 def test_select_clip_score_and_c_rho_round_trip(pairs):
     root, v, t, pv, pt, _ = pairs
     out = root / "score.npz"
