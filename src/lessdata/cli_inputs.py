@@ -61,8 +61,11 @@ def check_output(path: Path) -> Path:
     return path
 
 
-def parse_value(text: str) -> Any:
-    """``--param`` values: int, float, true/false, none/null, a JSON list/object, or else the string."""
+def parse_value(text: str, key: str = "") -> Any:
+    """``--param`` values: int, float, true/false, none/null, a JSON list/object, ``@FILE`` (the array in a
+    ``.npy`` / ``.npz`` file, for array parameters such as ``scores``), or else the string."""
+    if text.startswith("@"):
+        return load_array(Path(text[1:]), f"--param {key}=@{text[1:]}")
     for kind in (int, float):
         with contextlib.suppress(ValueError):
             return kind(text)
@@ -86,7 +89,7 @@ def parse_params(items: list[str]) -> dict[str, Any]:
             raise LessdataError(f"--param expects KEY=VALUE, got {item!r}")
         if key in params:
             raise LessdataError(f"--param {key} is given twice")
-        params[key] = parse_value(value.strip())
+        params[key] = parse_value(value.strip(), key)
     return params
 
 
@@ -241,23 +244,33 @@ def read_embeddings(X, files, image_flag: str) -> dict[str, Any]:
     return out
 
 
-def read_prompts(path: Path):
-    """``(classes, templates, d)`` or ``(classes, d)`` prompt embeddings from a .npy / .npz file."""
+def load_array(path: Path, what: str):
+    """The array in a ``.npy`` file, or the first array of a ``.npz`` file, shape kept; ``what`` names it in
+    errors."""
     import numpy as np
 
     if path.suffix.lower() not in (".npy", ".npz"):
-        raise LessdataError(f"--class-prompts must be a .npy or .npz file, got {path.name}")
+        raise LessdataError(f"{what} must be a .npy or .npz file, got {path.name}")
+    check_file_exists(path, what)
     try:
         loaded = np.load(path, allow_pickle=False)
         if not isinstance(loaded, np.ndarray):
             with loaded:
                 if not loaded.files:
-                    raise LessdataError(f"--class-prompts {path} holds no arrays")
+                    raise LessdataError(f"{what} {path} holds no arrays")
                 loaded = loaded[loaded.files[0]]
     except LessdataError:
         raise
     except Exception as exc:  # corrupt header, pickled objects, truncated zip...
-        raise LessdataError(f"could not read --class-prompts {path}: {one_line(exc)}") from None
+        raise LessdataError(f"could not read {what} {path}: {one_line(exc)}") from None
+    return loaded
+
+
+def read_prompts(path: Path):
+    """``(classes, templates, d)`` or ``(classes, d)`` prompt embeddings from a .npy / .npz file."""
+    import numpy as np
+
+    loaded = load_array(path, "--class-prompts")
     if loaded.ndim not in (2, 3) or 0 in loaded.shape or not np.issubdtype(loaded.dtype, np.number):
         raise LessdataError(f"--class-prompts must be a numeric (classes, templates, d) or (classes, d) array, got "
                             f"{loaded.dtype} of shape {loaded.shape}")

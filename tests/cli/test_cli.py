@@ -406,6 +406,26 @@ def test_select_targeted_reads_its_query_rows_from_a_file(data):
                          "--budget", 7, "-o", out.with_name("m.npz")), out.with_name("m.npz"), "--query file not found")
 
 
+def test_param_at_file_reads_an_array_parameter(data):
+    root, X, y = data
+    X = np.abs(X)  # feature-based coverage needs non-negative features
+    np.save(root / "Xpos.npy", X)
+    weights = np.array([4.0, 0.5, 1.0, 0.1], dtype=np.float32)
+    np.save(root / "w.npy", weights)
+    np.savez(root / "w.npz", weights=weights)
+    for name in ("w.npy", "w.npz"):
+        out = root / f"cs_{name}.npz"
+        assert_ok(run("select", root / "Xpos.npy", "-m", "feature_based", "-p", f"feature_weights=@{root / name}",
+                      "--budget", 9, "-o", out))
+        assert Coreset.load(out) == lessdata.select(X, budget=9, method="feature_based", feature_weights=weights)
+    (root / "w.txt").write_text("1\n")
+    for value, fragment in ((f"@{root / 'missing.npy'}", "file not found"), (f"@{root / 'w.txt'}", ".npy or .npz"),
+                            (f"@{root / 'Xpos.npy'}", "feature_weights")):
+        out = root / "bad.npz"
+        assert_bad_input(run("select", root / "Xpos.npy", "-m", "feature_based", "-p", f"feature_weights={value}",
+                             "--budget", 9, "-o", out), out, fragment)
+
+
 def test_select_clip_score_and_c_rho_round_trip(pairs):
     root, v, t, pv, pt, _ = pairs
     out = root / "score.npz"
