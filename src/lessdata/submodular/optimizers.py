@@ -204,19 +204,29 @@ def _lazy_batched(obj, k, n, progress, batch=64):
     fresh = np.zeros(n, dtype=np.int64)
     picks, gains, evals, size = [], [], n, n
     for step in range(k):
-        while fresh[idx[0]] != step:
-            ids, size = _pop_stale(key, idx, size, fresh, step, batch)
-            size = _push(key, idx, size, ids, np.asarray(obj.gains(ids), dtype=np.float64), fresh, step)
-            evals += len(ids)
-        j = int(idx[0])
+        j, gain, size, e = _batched_pick(obj, key, idx, size, fresh, step, batch)
+        evals += e
         obj.add(j)
         picks.append(j)
-        gains.append(float(key[0]))
-        size -= 1
-        key[0], idx[0] = key[size], idx[size]
-        _sift_down(key, idx, size, 0)
+        gains.append(gain)
         _tick(progress)
     return picks, gains, evals
+
+
+def _batched_pick(obj, key, idx, size, fresh, step, batch):
+    """One lazy-greedy pick on the heap arrays, re-evaluating up to ``batch`` stale tops per ``obj.gains``
+    call: the first fresh top, taken off the heap (not yet added to ``obj``). Returns ``(pick, its gain, heap
+    size, evaluations)``."""
+    evals = 0
+    while fresh[idx[0]] != step:
+        ids, size = _pop_stale(key, idx, size, fresh, step, batch)
+        size = _push(key, idx, size, ids, np.asarray(obj.gains(ids), dtype=np.float64), fresh, step)
+        evals += len(ids)
+    j, gain = int(idx[0]), float(key[0])
+    size -= 1
+    key[0], idx[0] = key[size], idx[size]
+    _sift_down(key, idx, size, 0)
+    return j, gain, size, evals
 
 
 def _lazy_pick_on_demand(obj: FacilityLocation, key, idx, size, fresh, step, picks, pgains, evals):
@@ -246,23 +256,14 @@ def _lazy_early_picks(obj: FacilityLocation, k, key, idx, size, fresh, step, pic
     one-at-a-time lazy greedy would not, and every value is the candidate's exact gain at this step, so the
     pick is the same: the first fresh heap top, ties to the lowest index. Ends once a pick needs fewer than
     ``2 * _EARLY_BATCH`` evaluations, where the extra evaluations would outweigh the second core."""
-    batch = _EARLY_BATCH
     while step < k:
-        first = evals
-        while fresh[idx[0]] != step:
-            ids, size = _pop_stale(key, idx, size, fresh, step, batch)
-            size = _push(key, idx, size, ids, obj.gains(ids), fresh, step)
-            evals += len(ids)
-        j = int(idx[0])
-        picks[step], pgains[step] = j, key[0]
-        size -= 1
-        key[0], idx[0] = key[size], idx[size]
-        _sift_down(key, idx, size, 0)
+        j, pgains[step], size, e = _batched_pick(obj, key, idx, size, fresh, step, _EARLY_BATCH)
+        picks[step] = j
+        evals += e
         obj.add(j)
         step += 1
-        if progress is not None:
-            progress.update(1)
-        if 0 < evals - first < 2 * batch:
+        _tick(progress)
+        if 0 < e < 2 * _EARLY_BATCH:
             break
     return size, step, evals
 
