@@ -172,7 +172,7 @@ def stepwise_glister(G, budget, validation, eta, greedy, epsilon, seed):
     G64 = G.astype(np.float64)
     remaining = np.ones(n, dtype=bool)
     sample = max(1, int(np.ceil(n / max(budget, 1) * np.log(1.0 / epsilon))))
-    picks, gains = [], []
+    picks, gains, gaps = [], [], []
     for _ in range(budget):
         g_val = validation.gradient(d)
         if greedy == "naive" or sample >= int(remaining.sum()):
@@ -183,21 +183,27 @@ def stepwise_glister(G, budget, validation, eta, greedy, epsilon, seed):
         best = int(np.argmax(scores))
         picks.append(int(cands[best]))
         gains.append(float(scores[best]))
+        gaps.append(float(scores[best] - np.max(np.delete(scores, best))) if len(scores) > 1 else np.inf)
         remaining[cands[best]] = False
         validation.step(G64[cands[best]])
-    return picks, gains
+    return picks, gains, gaps
 
 
 def assert_same_picks(G, budget, make_validation, eta, greedy, epsilon=0.01, seed=0):
     fast_validation, slow_validation = make_validation(), make_validation()
     fast = glister_part(G, budget, fast_validation, eta=eta, greedy=greedy, epsilon=epsilon, seed=seed)
-    picks, gains = stepwise_glister(G, budget, slow_validation, eta, greedy, epsilon, seed)
-    assert fast.indices.tolist() == picks
-    np.testing.assert_allclose(fast.gains, gains, rtol=1e-9, atol=1e-13)
-    # the validation object is left where the step-by-step loop leaves it
-    np.testing.assert_allclose(fast_validation.gradient(G.shape[1]), slow_validation.gradient(G.shape[1]),
-                               rtol=1e-9, atol=1e-13)
-    return fast
+    picks, gains, gaps = stepwise_glister(G, budget, slow_validation, eta, greedy, epsilon, seed)
+    assert len(fast.indices) == len(picks)
+    # a step whose best and second-best gains differ by rounding only (e.g. once the validation gradient has
+    # vanished to ~1e-16) is decided by the order of float operations, which the compiled loop and this one
+    # need not share; from there on the two may take different paths, so they are compared up to it
+    stop = next((t for t, gap in enumerate(gaps) if gap < 1e-12), len(picks))
+    assert fast.indices.tolist()[:stop] == picks[:stop]
+    np.testing.assert_allclose(fast.gains[:stop], gains[:stop], rtol=1e-9, atol=1e-13)
+    if stop == len(picks):  # the validation object is left where the step-by-step loop leaves it
+        np.testing.assert_allclose(fast_validation.gradient(G.shape[1]), slow_validation.gradient(G.shape[1]),
+                                   rtol=1e-9, atol=1e-13)
+    return fast, stop
 
 
 @settings(max_examples=40, deadline=None)
@@ -221,8 +227,8 @@ def test_compiled_greedy_makes_the_step_by_step_picks(seed, n, C, m, share, eta,
 
 def test_stochastic_greedy_on_a_larger_part_makes_the_same_picks():
     G, z, y = logit_problem(3, n=2000, m=300, C=10)
-    part = assert_same_picks(G, 300, lambda: LogitValidation(z, y, eta=0.1), 0.1, "stochastic", seed=11)
-    assert len(set(part.indices.tolist())) == 300
+    part, compared = assert_same_picks(G, 300, lambda: LogitValidation(z, y, eta=0.1), 0.1, "stochastic", seed=11)
+    assert len(set(part.indices.tolist())) == 300 and compared == 300  # no step decided by rounding
 
 
 def test_rows_whose_normaliser_underflows_are_recomputed_from_their_logits():
@@ -230,7 +236,7 @@ def test_rows_whose_normaliser_underflows_are_recomputed_from_their_logits():
     compiled loop then recomputes directly (its true softmax is [½, ½])."""
     G = np.array([[0.5, -0.5], [0.1, 0.2], [-0.3, 0.3], [0.2, 0.1]], dtype=np.float32)
     z, y = np.array([[0.0, -1000.0], [0.0, 0.0]]), np.array([0, 1])
-    part = assert_same_picks(G, 3, lambda: LogitValidation(z, y, eta=1000.0), 1000.0, "naive")
+    part, _ = assert_same_picks(G, 3, lambda: LogitValidation(z, y, eta=1000.0), 1000.0, "naive")
     assert part.indices.tolist()[:2] == [0, 2] and part.gains[1] == pytest.approx(1000 * 0.6 * 0.25)
 
 
