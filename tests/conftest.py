@@ -1,11 +1,18 @@
+import os
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
+# "lessdata" (the default, what `make test` and CI run): the same examples on every run, so that a result is
+# reproducible; "explore" (HYPOTHESIS_PROFILE=explore make test): new random examples on every run
 settings.register_profile(
-    "lessdata", deadline=None, max_examples=40, suppress_health_check=[HealthCheck.too_slow]
+    "lessdata", deadline=None, max_examples=40, suppress_health_check=[HealthCheck.too_slow], derandomize=True
 )
-settings.load_profile("lessdata")
+settings.register_profile(
+    "explore", deadline=None, max_examples=40, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "lessdata"))
 
 
 def make_blobs(n, d, centers=10, std=2.0, seed=0):
