@@ -229,23 +229,6 @@ def _batched_pick(obj, key, idx, size, fresh, step, batch):
     return j, gain, size, evals
 
 
-def _lazy_pick_on_demand(obj: FacilityLocation, key, idx, size, fresh, step, picks, pgains, evals):
-    """One lazy-greedy pick on the heap arrays, reading rows through the objective (not compiled)."""
-    while True:
-        j = idx[0]
-        if fresh[j] == step:
-            obj.add(j)
-            picks[step], pgains[step] = j, key[0]
-            size -= 1
-            key[0], idx[0] = key[size], idx[size]
-            _sift_down(key, idx, size, 0)
-            return size, evals
-        key[0] = obj.gains(np.array([j]))[0]
-        fresh[j] = step
-        evals += 1
-        _sift_down(key, idx, size, 0)
-
-
 def _lazy_early_picks(obj: FacilityLocation, k, key, idx, size, fresh, step, picks, pgains, evals, progress):
     """Lazy greedy's first picks, re-evaluating the ``_EARLY_BATCH`` best stale bounds at a time, the work split
     over cores (:meth:`FacilityLocation.gains`).
@@ -279,10 +262,12 @@ def _lazy_facility_location(obj: FacilityLocation, k, n, progress):
     size, step, evals = n, 0, n
     report_every = max(1, k // 100)
     while step < k and obj.rows is None:  # on-demand similarity: the first picks, before rows are stored
-        size, evals = _lazy_pick_on_demand(obj, key, idx, size, fresh, step, picks, pgains, evals)
+        j, pgains[step], size, e = _batched_pick(obj, key, idx, size, fresh, step, 1)
+        picks[step] = j
+        evals += e
+        obj.add(j)
         step += 1
-        if progress is not None:
-            progress.update(1)
+        _tick(progress)
     if obj.scan_gains is not None and step < k:
         # storing the live entries computed every open candidate's exact gain: a heap of fresh values
         # instead of stale bounds that would each be re-evaluated at the next pick
