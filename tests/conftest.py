@@ -9,9 +9,7 @@ from hypothesis import HealthCheck, settings
 settings.register_profile(
     "lessdata", deadline=None, max_examples=40, suppress_health_check=[HealthCheck.too_slow], derandomize=True
 )
-settings.register_profile(
-    "explore", deadline=None, max_examples=40, suppress_health_check=[HealthCheck.too_slow]
-)
+settings.register_profile("explore", parent=settings.get_profile("lessdata"), derandomize=False)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "lessdata"))
 
 
