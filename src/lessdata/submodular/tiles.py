@@ -25,6 +25,7 @@ from __future__ import annotations
 import mmap
 import os
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -36,6 +37,7 @@ from ..errors import LessdataError
 EUCLIDEAN, COSINE, RBF = 0, 1, 2
 METRIC_CODES = {"euclidean": EUCLIDEAN, "cosine": COSINE, "rbf": RBF}
 TILE_COLS = 1024  # 256 rows x 1024 columns x 4 bytes: one tile fits a core's L2 cache
+_RANGES_PER_WORKER = 8  # row ranges per thread in a pass, taken by whichever thread is free
 _BLOCK_BYTES = 48 * 2**20  # per-thread scratch for one block of rows' live entries (touched only as used)
 _MAP_NORESERVE = getattr(mmap, "MAP_NORESERVE", 0x4000 if sys.platform.startswith("linux") else 0)
 
@@ -205,9 +207,30 @@ def _workers() -> int:
     return max(1, os.cpu_count() or 1)
 
 
-def _ranges(m: int, parts: int):
-    bounds = np.linspace(0, m, min(parts, max(1, m)) + 1).astype(np.int64)
+def _row_ranges(m: int, block: int):
+    """A pass's row ranges: whole blocks of ``block`` rows counted from row 0, several ranges per thread.
+
+    Each range is taken by whichever thread is free, so a thread that the machine slows down (another
+    process, the hypervisor) delays the pass by about one range rather than by half of it. Block boundaries
+    do not depend on the number of threads: BLAS rounds a row's products differently at different places
+    in a block, so this keeps every value bit-identical for any number of threads."""
+    n_blocks = -(-m // block)
+    bounds = np.minimum(np.linspace(0, n_blocks, min(n_blocks, _workers() * _RANGES_PER_WORKER) + 1)
+                        .astype(np.int64) * block, m)
     return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+
+
+def _per_thread(make):
+    """``get()`` returns the calling thread's own ``make()``, made on its first call: the scratch a thread
+    reuses over the row ranges it takes."""
+    local = threading.local()
+
+    def get():
+        if not hasattr(local, "value"):
+            local.value = make()
+        return local.value
+
+    return get
 
 
 def _diag(r0: int, r1: int, c0: int, c1: int, square: bool) -> np.ndarray:
@@ -224,13 +247,14 @@ def _tiles(n: int):
 
 def _run(ranges, fn, one_tile: bool):
     """``fn(lo, hi)`` on each row range, one thread each. BLAS runs single-threaded unless the whole pass
-    is one tile: many small products on BLAS's own threads are slow, and very slow on a busy machine."""
+    is one tile: many small products on BLAS's own threads are slow, and very slow on a busy machine. At most
+    one thread per core; results come back in the order of ``ranges``."""
     if one_tile:
         return [fn(ranges[0][0], ranges[-1][1])]
     with single_threaded_blas():
         if len(ranges) == 1:
             return [fn(*ranges[0])]
-        with ThreadPoolExecutor(len(ranges)) as pool:
+        with ThreadPoolExecutor(min(len(ranges), _workers())) as pool:
             return list(pool.map(lambda b: fn(*b), ranges))
 
 
@@ -260,7 +284,8 @@ class _Rows:
     """Rows stored by a pass: row r is ``indices/data[starts[r]:ends[r]]``. Each thread writes its range of
     rows from its own offset of one reserved range (room for every entry of its rows), so nothing is copied
     after the pass and only the written part takes memory. Each thread collects a block's entries tile by
-    tile in its own scratch (:meth:`scratch`), then :meth:`flush` copies them out row by row."""
+    tile in its own scratch (:meth:`scratch`, reused over the ranges it takes), then :meth:`flush` copies
+    them out row by row to the range's offset (``scratch["pos"]``, set by :meth:`start`)."""
 
     def __init__(self, m: int, n: int, index_dtype, block_rows: int, n_tiles: int):
         self.n, self.block_rows, self.n_tiles, self.index_dtype = n, block_rows, n_tiles, index_dtype
@@ -268,12 +293,17 @@ class _Rows:
         self.starts, self.ends = np.zeros(m, dtype=np.int64), np.zeros(m, dtype=np.int64)
         self.gains = np.zeros(m, dtype=np.float64)
 
-    def scratch(self, lo: int) -> dict:
+    def scratch(self) -> dict:
         return {"i": np.empty(self.block_rows * self.n, dtype=self.index_dtype),
                 "d": np.empty(self.block_rows * self.n, dtype=np.float32),
                 "counts": np.zeros((self.block_rows, self.n_tiles), dtype=np.int64),
                 "near": np.empty(TILE_COLS, dtype=np.int64), "mask": np.empty(TILE_COLS, dtype=np.uint8),
-                "pos": lo * self.n}
+                "gap": np.empty(TILE_COLS, dtype=np.float32), "pos": 0}
+
+    def start(self, sc: dict, lo: int) -> dict:
+        """Point the scratch ``sc`` at the range starting at row ``lo``: its rows go from entry ``lo·n`` on."""
+        sc["pos"] = lo * self.n
+        return sc
 
     def flush(self, sc: dict, r0: int, r1: int, memo, w, score: bool) -> None:
         sc["pos"] = _gather_rows(sc["counts"][: r1 - r0], sc["i"], sc["d"], self.indices, self.data, sc["pos"],
@@ -301,10 +331,13 @@ def row_sums(Y, X, sq_y, sq_x, square, metric, scale, w, keep=None, block_rows=2
         block_rows = _block_rows(n, block_rows)
         store = _Rows(m, n, index_dtype, block_rows, len(tiles))
 
+    scratch = _per_thread(lambda: (_buffers(block_rows, tiles), np.zeros(block_rows, dtype=np.float64),
+                                   store.scratch() if store is not None else None))
+
     def run(lo, hi):
-        bufs = _buffers(block_rows, tiles)
-        part = np.zeros(block_rows, dtype=np.float64)
-        sc = store.scratch(lo) if store is not None else None
+        bufs, part, sc = scratch()
+        if sc is not None:
+            store.start(sc, lo)
         best = np.float32(0.0)
         for r0 in range(lo, hi, block_rows):
             r1 = min(r0 + block_rows, hi)
@@ -320,7 +353,7 @@ def row_sums(Y, X, sq_y, sq_x, square, metric, scale, w, keep=None, block_rows=2
                 store.flush(sc, r0, r1, _NONE, _NONE, False)
         return best
 
-    tops = _run(_ranges(m, _workers()), run, m <= block_rows and n <= TILE_COLS)
+    tops = _run(_row_ranges(m, block_rows), run, m <= block_rows and n <= TILE_COLS)
     top = np.float32(max(tops))
     return (sums, top) if store is None else (sums, top, store.result())
 
@@ -335,7 +368,7 @@ def finish_rows(rows, flip: bool, top, memo, w):
         _finish(starts, ends, indices, data, lo, hi, flip, np.float32(top), memo, w, gains)
 
     if len(starts):
-        _run(_ranges(len(starts), _workers()), run, len(starts) == 1)
+        _run(_row_ranges(len(starts), 256), run, len(starts) == 1)
     return gains
 
 
@@ -394,18 +427,19 @@ def live_entries(Y, X, sq_y, sq_x, square, metric, scale, top, memo, w, skip, in
     store = _Rows(m, n, index_dtype, block_rows, len(tiles))
     thr = _NONE if code == COSINE else _thresholds(code, memo, top, scale)
 
+    scratch = _per_thread(lambda: (_buffers(block_rows, tiles), store.scratch()))
+
     def run(lo, hi):
-        bufs = _buffers(block_rows, tiles)
-        sc = store.scratch(lo)
-        gap = np.empty(TILE_COLS, dtype=np.float32)
+        bufs, sc = scratch()
+        store.start(sc, lo)
         for r0 in range(lo, hi, block_rows):
             r1 = min(r0 + block_rows, hi)
             q = 0
             for t, c0, c1, G, sr, sc_, diag in _block_tiles(Y, X, sq_y, sq_x, square, r0, r1, tiles, bufs):
                 tc = thr[c0:c1] if code != COSINE else _NONE
                 q = _tile_live(G, sr, sc_, diag, skip[r0:r1], code, scale, top, memo, tc, c0, t, sc["counts"],
-                               sc["i"], sc["d"], q, sc["near"], gap)
+                               sc["i"], sc["d"], q, sc["near"], sc["gap"])
             store.flush(sc, r0, r1, memo, w, True)
 
-    _run(_ranges(m, _workers()), run, m <= block_rows and n <= TILE_COLS)
+    _run(_row_ranges(m, block_rows), run, m <= block_rows and n <= TILE_COLS)
     return (*store.result(), store.gains)
