@@ -74,6 +74,24 @@ def test_passes_are_identical_for_any_number_of_threads(monkeypatch, metric, d):
     assert out[0] == out[1] == out[2] == out[3]
 
 
+@pytest.mark.parametrize("metric", ["euclidean", "cosine", "rbf"])
+def test_similarity_values_do_not_depend_on_blas_threads(metric):
+    # BLAS rounds a product differently on 2 threads than on 1 (at d = 32 with OpenBLAS): every product
+    # that feeds a pick runs on one BLAS thread, small inputs (one tile, one block) included
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(200, 32)).astype(np.float32)
+    out = []
+    for blas_threads in (1, 2):
+        with threadpool_limits(blas_threads, user_api="blas"):
+            sim = ImplicitSimilarity(X, metric=metric)
+            sums = sim.row_sums()
+            rows = sim.rows(np.arange(0, 200, 3))
+            out.append((sums.tolist(), rows.tolist(), dense_similarity(X, metric=metric).tolist()))
+    assert out[0] == out[1]
+
+
 def test_reserved_memory_is_committed_only_where_written():
     a = tiles.reserve(2**31, np.float32)  # 8 GiB of address space
     a[:1000] = 1.0

@@ -158,8 +158,10 @@ class ImplicitSimilarity:
         """Write rows ``rows`` (columns ``c0`` on) into ``out``: similarities, or (euclidean,
         ``similarity=False``) distances.
 
-        Returns the largest distance in the block (0 for cosine)."""
-        np.matmul(self.Y[rows], self.X[c0:].T, out=out)
+        Returns the largest distance in the block (0 for cosine). The product runs on one BLAS thread, as in
+        every pass: BLAS rounds differently on different numbers of threads."""
+        with single_threaded_blas():
+            np.matmul(self.Y[rows], self.X[c0:].T, out=out)
         if self.metric == "cosine":
             return np.float32(0.0)
         diag = rows - c0 if self.square else np.full(len(rows), -1, dtype=np.int64)
@@ -207,7 +209,7 @@ class ImplicitSimilarity:
             out[stop:, start:stop] = upper[:, stop - start:].T
             return top
 
-        if len(starts) == 1:  # one block: no thread pool, no BLAS limits (they cost more than they save)
+        if len(starts) == 1:  # one block: no thread pool (it costs more than it saves)
             tops = [block(0)]
         else:
             with single_threaded_blas(), ThreadPoolExecutor(_workers()) as pool:

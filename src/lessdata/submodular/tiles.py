@@ -245,12 +245,10 @@ def _tiles(n: int):
     return [(c0, min(c0 + TILE_COLS, n)) for c0 in range(0, n, TILE_COLS)]
 
 
-def _run(ranges, fn, one_tile: bool):
-    """``fn(lo, hi)`` on each row range, one thread each. BLAS runs single-threaded unless the whole pass
-    is one tile: many small products on BLAS's own threads are slow, and very slow on a busy machine. At most
-    one thread per core; results come back in the order of ``ranges``."""
-    if one_tile:
-        return [fn(ranges[0][0], ranges[-1][1])]
+def _run(ranges, fn):
+    """``fn(lo, hi)`` on each row range, at most one thread per core; results come back in the order of
+    ``ranges``. BLAS runs single-threaded: the pass spreads its own work over the cores, and BLAS rounds
+    products differently on different numbers of threads, which would make values depend on the machine."""
     with single_threaded_blas():
         if len(ranges) == 1:
             return [fn(*ranges[0])]
@@ -353,7 +351,7 @@ def row_sums(Y, X, sq_y, sq_x, square, metric, scale, w, keep=None, block_rows=2
                 store.flush(sc, r0, r1, _NONE, _NONE, False)
         return best
 
-    tops = _run(_row_ranges(m, block_rows), run, m <= block_rows and n <= TILE_COLS)
+    tops = _run(_row_ranges(m, block_rows), run)
     top = np.float32(max(tops))
     return (sums, top) if store is None else (sums, top, store.result())
 
@@ -368,7 +366,7 @@ def finish_rows(rows, flip: bool, top, memo, w):
         _finish(starts, ends, indices, data, lo, hi, flip, np.float32(top), memo, w, gains)
 
     if len(starts):
-        _run(_row_ranges(len(starts), 256), run, len(starts) == 1)
+        _run(_row_ranges(len(starts), 256), run)
     return gains
 
 
@@ -441,5 +439,5 @@ def live_entries(Y, X, sq_y, sq_x, square, metric, scale, top, memo, w, skip, in
                                sc["i"], sc["d"], q, sc["near"], sc["gap"])
             store.flush(sc, r0, r1, memo, w, True)
 
-    _run(_row_ranges(m, block_rows), run, m <= block_rows and n <= TILE_COLS)
+    _run(_row_ranges(m, block_rows), run)
     return (*store.result(), store.gains)
