@@ -204,16 +204,38 @@ def run_streaming(n, d, k, folder):
 
 
 # ---------------------------------------------------------------------------------------------- device
+def _divergence(X, a, b):
+    """Where two greedy orders first differ, and both picks' gains there in float64 (CRAIG's max d − d: the
+    gain Σ max(0, memo − s) is Σ max(0, d − d_memo) in distances, so the largest distance is not needed)."""
+    diff = np.flatnonzero(a != b)
+    if len(diff) == 0:
+        return None
+    j = int(diff[0])
+    Xd = X.astype(np.float64)
+    sq = (Xd * Xd).sum(axis=1)
+
+    def dist(i):
+        return np.sqrt(np.maximum(sq[i] + sq - 2.0 * (Xd @ Xd[i]), 0.0))
+
+    nearest = np.full(len(X), np.inf)
+    for p in a[:j]:
+        nearest = np.minimum(nearest, dist(p))
+    gains = [float(np.maximum(nearest - dist(c), 0.0).sum()) for c in (a[j], b[j])]
+    return {"step": j, "cpu_pick_gain": gains[0], "device_pick_gain": gains[1]}
+
+
 def run_device(sizes, reps=2):
+    import torch
     from engine import blobs
 
     import lessdata
 
+    target = "cuda" if torch.cuda.is_available() else "cpu"
     out = []
     for n in sizes:
         X = blobs(n, 32)
         res = {}
-        for device in (None, "cpu"):
+        for device in (None, target):
             times, picks = [], None
             for _ in range(reps):
                 start = time.perf_counter()
@@ -221,8 +243,10 @@ def run_device(sizes, reps=2):
                 times.append(time.perf_counter() - start)
                 picks = cs.indices
             res[str(device)] = (times, picks)
-        row = {"n": n, "cpu_path": res["None"][0], "torch_cpu_device": res["cpu"][0],
-               "same_picks": bool(np.array_equal(res["None"][1], res["cpu"][1]))}
+        a, b = res["None"][1], res[target][1]
+        row = {"n": n, "device": target, "cpu_path": res["None"][0], "torch_device": res[target][0],
+               "same_picks": bool(np.array_equal(a, b)), "same_set": bool(np.array_equal(np.sort(a), np.sort(b))),
+               "divergence": _divergence(X, a, b)}
         print(json.dumps(row), flush=True)
         out.append(row)
     return out
@@ -300,13 +324,22 @@ def report(r, head):
         ratio = x["value"] / lazy["value"] if lazy.get("value") else float("nan")
         lines.append(f"| {'sieve-streaming' if kind == 'sieve' else 'lazy greedy'} | {x['seconds']:.1f} | "
                      f"{x['value']:.4f} | {ratio:.4f} | {x['peak_rss_gib']:.2f} | {state} |")
+    on_gpu = any(x.get("device") == "cuda" for x in r["device"])
     lines += ["", "## Device path: craig (euclidean), d = 32, budget n/10", "",
+              "The torch path ran on the GPU (CUDA)." if on_gpu else
               "No GPU on this machine: the torch path ran on torch's CPU device, so this measures its overhead, "
-              "not a GPU speed-up.", "",
-              "| n | CPU path seconds | torch CPU device seconds | same picks |", "|---|---|---|---|"]
+              "not a GPU speed-up.",
+              "Same order: the two greedy orders are identical; where not, the first step at which they differ, "
+              "with both picks' gains there recomputed in float64.", "",
+              "| n | CPU path seconds | torch device seconds | same order | same set | first difference |",
+              "|---|---|---|---|---|---|"]
     for x in r["device"]:
+        dv = x.get("divergence")
+        where = "" if not dv else (f"step {dv['step'] + 1}: gains {dv['cpu_pick_gain']:.6f} (CPU path's pick) vs "
+                                   f"{dv['device_pick_gain']:.6f}")
         lines.append(f"| {x['n']:,} | {', '.join(f'{t:.2f}' for t in x['cpu_path'])} | "
-                     f"{', '.join(f'{t:.2f}' for t in x['torch_cpu_device'])} | {x['same_picks']} |")
+                     f"{', '.join(f'{t:.2f}' for t in x['torch_device'])} | {x['same_picks']} | "
+                     f"{x.get('same_set', '')} | {where} |")
     lines += ["", "![objectives](engine_objectives.png)", ""]
     return "\n".join(lines)
 
