@@ -10,6 +10,8 @@ import shlex
 import sys
 import time
 
+from lessdata._process import peak_rss_bytes
+
 
 def machine() -> str:
     cpu = "unknown CPU"
@@ -30,6 +32,11 @@ def machine() -> str:
         pass
     system = f"{platform.system()} {platform.machine()}, Python {platform.python_version()}"
     return f"{os.cpu_count()} cores ({cpu}){mem}, {system}"
+
+
+def peak_rss_gib() -> float:
+    """This process's own peak resident memory (not its parent's: see ``lessdata._process``)."""
+    return peak_rss_bytes() / 2**30
 
 
 def header(title: str) -> str:

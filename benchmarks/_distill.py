@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 from pathlib import Path
 
 import numpy as np
 import torch
+from _common import peak_rss_bytes
 
 from lessdata.data import fashion_mnist
 
@@ -32,7 +32,7 @@ def load(per_class: int, test_size: int, seed: int = 0):
 
 
 def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return peak_rss_bytes() / 2**20
 
 
 def cpu_seconds() -> float:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from _common import peak_rss_gib  # noqa: E402
 
 RUNS = [
     ("lessdata", "lazy"),  # the default storage ("auto": on demand for these euclidean inputs from n ≈ 6,500)
@@ -47,10 +47,6 @@ def blobs(n: int, d: int, seed: int = 0) -> np.ndarray:
     X = centres[rng.integers(10, size=n)]
     X += rng.normal(scale=2.0, size=(n, d)).astype(np.float32)
     return X
-
-
-def peak_rss_gib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
 # ------------------------------------------------------------------------------------ worker side

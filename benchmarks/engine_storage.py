@@ -23,8 +23,10 @@ from _common import CpuWatch, header  # noqa: E402
 from lessdata.methods.facility_location import on_demand_above  # noqa: E402
 
 CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
 import numpy as np
+sys.path.insert(0, sys.argv[4])
+from _common import peak_rss_gib
 from lessdata.submodular.selection import facility_location_part
 n, d, storage = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 rng = np.random.default_rng(0)
@@ -39,13 +41,13 @@ t = time.perf_counter()
 r = facility_location_part(X, n // 10, on_demand_above=on_demand)
 seconds = time.perf_counter() - t
 print(json.dumps({"seconds": seconds, "objective": r.objective, "second_passes": len(second),
-                  "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}))
+                  "peak_rss_gib": peak_rss_gib()}))
 """
 
 
 def run(n: int, d: int, storage: str) -> dict:
-    out = subprocess.run([sys.executable, "-c", CHILD, str(n), str(d), storage], capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run([sys.executable, "-c", CHILD, str(n), str(d), storage, str(Path(__file__).resolve().parent)],
+                         capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

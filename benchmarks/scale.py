@@ -22,7 +22,6 @@ import argparse
 import json
 import math
 import os
-import resource
 import shlex
 import shutil
 import subprocess
@@ -36,7 +35,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _common import header  # noqa: E402
+from _common import header, peak_rss_gib  # noqa: E402
 
 
 def blobs(n: int, d: int, seed: int = 0) -> np.ndarray:
@@ -49,10 +48,6 @@ def blobs(n: int, d: int, seed: int = 0) -> np.ndarray:
         X[s:e] = centres[rng.integers(10, size=e - s)]
         X[s:e] += rng.normal(scale=2.0, size=(e - s, d)).astype(np.float32)
     return X
-
-
-def peak_rss_gib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
 # ------------------------------------------------------------------------------------ worker side

@@ -16,7 +16,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "lessdata"
 # the top-level module or package under src/lessdata -> its layer (imports may only point to the same number
 # or a lower one); "__init__" is the package root, lessdata/__init__.py, the public API
 LAYERS = {
-    "errors": 0, "_validation": 0, "_io": 0, "_progress": 0, "_threads": 0,    # plain helpers
+    "errors": 0, "_validation": 0, "_io": 0, "_progress": 0, "_threads": 0, "_process": 0,  # helpers
     "coreset": 1, "backends": 1,                                                # the result type; where work runs
     "submodular": 2, "data": 2, "models": 2,                                    # engine; loaders; reference models
     "signals": 3,                                                               # arrays from data + a model

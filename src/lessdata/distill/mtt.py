@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import json
 import math
-import resource
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -45,6 +44,7 @@ import torch
 from torch import nn
 
 from .._io import atomic_path
+from .._process import peak_rss_bytes
 from .._validation import check_choice
 from ..errors import LessdataError
 from ._core import (
@@ -133,7 +133,7 @@ def matching_loss(net: FlatModel, start: torch.Tensor, target: torch.Tensor, ima
 def _peak_memory(dev: torch.device) -> tuple[int, str]:
     if dev.type == "cuda":
         return int(torch.cuda.max_memory_allocated(dev)), "cuda max_memory_allocated"
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024, "process peak RSS (whole process)"
+    return peak_rss_bytes(), "process peak RSS (whole process)"
 
 
 def match_trajectories(images: torch.Tensor, targets: torch.Tensor, buffer: ExpertBuffer,

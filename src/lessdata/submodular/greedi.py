@@ -32,12 +32,12 @@ the whole data set, and it is the same for every selection evaluated on the same
 from __future__ import annotations
 
 import os
-import resource
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._process import peak_rss_bytes
 from .._validation import POSITIVE_INT, check_param
 from ..errors import LessdataError
 from .evaluation import (  # noqa: F401  (re-exported: they lived here before the evaluation moved out)
@@ -199,7 +199,7 @@ def greedi(
         res = facility_location_part(X[part.indices], part.budget, seed=part.seed, progress=local_progress,
                                      **options)
         stats = {"seconds": time.perf_counter() - t0, "pid": os.getpid(),
-                 "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
+                 "peak_rss_bytes": peak_rss_bytes()}
         return res, stats
 
     outs = _map(backend, run_shard, shards, progress)
