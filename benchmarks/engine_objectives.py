@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -176,7 +177,8 @@ def run_streaming(n, d, k, folder):
     import pyarrow.parquet as pq
 
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(folder, ignore_errors=True)  # no shards left from a longer stream
+    folder.mkdir(parents=True)
     shard_rows = 100_000
     rng = np.random.default_rng(11)
     parts = []
@@ -188,14 +190,17 @@ def run_streaming(n, d, k, folder):
                           "signal": pa.FixedSizeListArray.from_arrays(pa.array(X.reshape(-1)), d)})
         pq.write_table(table, folder / f"shard-{s:05d}.parquet")
     np.save(folder / "X.npy", np.concatenate(parts))
+    del parts
     out = []
     for kind in ("baseline", "sieve", "lazy"):
         proc = subprocess.run([sys.executable, __file__, "--stream-worker", kind, str(folder), str(n), str(d), str(k)],
                               capture_output=True, text=True)
         res = next((json.loads(x[7:]) for x in proc.stdout.splitlines() if x.startswith("RESULT ")),
                    {"kind": kind, "error": (proc.stderr.strip().splitlines() or ["?"])[-1]})
+        res["n"] = n
         print(json.dumps(res), flush=True)
         out.append(res)
+    shutil.rmtree(folder, ignore_errors=True)
     return out
 
 
@@ -254,7 +259,8 @@ def main():
     p.add_argument("--stream-worker", nargs=5)
     p.add_argument("--quick", action="store_true")
     p.add_argument("--n", type=int, default=3000)
-    p.add_argument("--stream-n", type=int, default=1_000_000)
+    p.add_argument("--stream-n", default="1000000,4000000",
+                   help="stream lengths, comma-separated: the longer one shows whether memory grows with n")
     p.add_argument("--out", default=str(HERE / "results" / "engine_objectives.md"))
     args = p.parse_args()
     if args.stream_worker:
@@ -265,14 +271,13 @@ def main():
     torch.set_num_threads(1)
     from _common import CpuWatch, header
 
-    n, stream_n = (400, 20_000) if args.quick else (args.n, args.stream_n)
+    n, stream_n = (400, [20_000]) if args.quick else (args.n, [int(v) for v in args.stream_n.split(",")])
     k, reps = max(10, n // 30), 3
     watch = CpuWatch()
     objectives = run_objectives(n, 32, k, reps)
-    streaming = run_streaming(stream_n, 32, 100, "/tmp/lessdata_stream_bench")
+    streaming = [row for sn in stream_n for row in run_streaming(sn, 32, 100, "/tmp/lessdata_stream_bench")]
     device = run_device([1000] if args.quick else [5000, 10000])
-    results = {"objectives": objectives, "streaming": streaming, "device": device, "n": n, "k": k,
-               "stream_n": stream_n}
+    results = {"objectives": objectives, "streaming": streaming, "device": device, "n": n, "k": k}
     results["load"], results["cpu_use"] = watch.note()
     out = Path(args.out)
     write_atomic(out.with_suffix(".json"), json.dumps(results, indent=1))
@@ -302,24 +307,29 @@ def report(r, head):
             ratio = x["value"] / ref["value"] if ref and ref["value"] else float("nan")
             lines.append(f"| {name} | {x['lib']} | {x['seconds']:.3f} ({x['first']:.3f}) | {ratio:.5f} | "
                          f"{x['seconds'] / ref['seconds']:.1f}× |")
-    s = {x["kind"]: x for x in r["streaming"]}
-    lines += ["", f"## Sieve-streaming vs lazy greedy: n = {r['stream_n']:,}, d = 32, k = 100, feature-based (sqrt)",
-              "", "Sieve-streaming (ε = 0.1) reads the rows once from Parquet shards of 100,000 rows, 65,536 at a "
-              "time; lazy greedy holds the whole float32 array. Guarantee: f(sieve) ≥ (1/2 − ε)·OPT = 0.4·OPT; "
-              "greedy ≥ (1 − 1/e)·OPT. Each in a fresh process; a process that only imports lessdata peaks at "
-              f"{s.get('baseline', {}).get('peak_rss_gib', float('nan')):.2f} GiB.", "",
-              "| optimizer | seconds | objective | ÷ lazy greedy | peak RSS GiB | sieve state |",
-              "|---|---|---|---|---|---|"]
-    lazy = s.get("lazy", {})
-    for kind in ("lazy", "sieve"):
-        x = s.get(kind, {})
-        if "error" in x or not x:
-            lines.append(f"| {kind} | failed: {x.get('error', 'missing')} | | | | |")
-            continue
-        state = f"{x['state_bytes'] / 2**20:.2f} MiB over ≤ {x['max_sieves']} sieves" if kind == "sieve" else ""
-        ratio = x["value"] / lazy["value"] if lazy.get("value") else float("nan")
-        lines.append(f"| {'sieve-streaming' if kind == 'sieve' else 'lazy greedy'} | {x['seconds']:.1f} | "
-                     f"{x['value']:.4f} | {ratio:.4f} | {x['peak_rss_gib']:.2f} | {state} |")
+    sizes = list(dict.fromkeys(x["n"] for x in r["streaming"]))
+    base = next((x for x in r["streaming"] if x.get("kind") == "baseline" and "peak_rss_gib" in x), {})
+    lines += ["", f"## Sieve-streaming vs lazy greedy: n = {', '.join(f'{v:,}' for v in sizes)}, d = 32, k = 100, "
+              "feature-based (sqrt)", "",
+              "Sieve-streaming (ε = 0.1) reads the rows once from Parquet shards of 100,000 rows (one row group "
+              "each), 65,536 at a time; lazy greedy holds the whole float32 array. Guarantee: f(sieve) ≥ "
+              "(1/2 − ε)·OPT = 0.4·OPT; greedy ≥ (1 − 1/e)·OPT. Each in a fresh process; peak RSS is the "
+              "process's own (VmHWM); a process that only imports lessdata peaks at "
+              f"{base.get('peak_rss_gib', float('nan')):.2f} GiB.", "",
+              "| n | optimizer | seconds | objective | ÷ lazy greedy | peak RSS GiB | sieve state |",
+              "|---|---|---|---|---|---|---|"]
+    for size in sizes:
+        s = {x["kind"]: x for x in r["streaming"] if x["n"] == size}
+        lazy = s.get("lazy", {})
+        for kind in ("lazy", "sieve"):
+            x = s.get(kind, {})
+            if "error" in x or not x:
+                lines.append(f"| {size:,} | {kind} | failed: {x.get('error', 'missing')} | | | | |")
+                continue
+            state = f"{x['state_bytes'] / 2**20:.2f} MiB over ≤ {x['max_sieves']} sieves" if kind == "sieve" else ""
+            ratio = x["value"] / lazy["value"] if lazy.get("value") else float("nan")
+            lines.append(f"| {size:,} | {'sieve-streaming' if kind == 'sieve' else 'lazy greedy'} | "
+                         f"{x['seconds']:.1f} | {x['value']:.4f} | {ratio:.4f} | {x['peak_rss_gib']:.2f} | {state} |")
     on_gpu = any(x.get("device") == "cuda" for x in r["device"])
     lines += ["", "## Device path: craig (euclidean), d = 32, budget n/10", "",
               "The torch path ran on the GPU (CUDA)." if on_gpu else
