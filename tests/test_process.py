@@ -36,3 +36,19 @@ def test_a_worker_reports_its_own_peak_not_its_parents():
     assert small < 100 * 2**20  # the interpreter's own few MB
     assert grown - small >= 190 * 2**20
     del ballast
+
+
+def test_proc_fields_are_read_in_bytes_and_missing_ones_are_none(tmp_path):
+    f = tmp_path / "status"
+    f.write_text("Name:\tpython\nVmHWM:\t  1234 kB\nBroken:\tx kB\n")
+    assert _process.proc_kib_field(str(f), "VmHWM") == 1234 * 1024
+    assert _process.proc_kib_field(str(f), "VmRSS") is None  # no such line
+    assert _process.proc_kib_field(str(f), "Broken") is None  # not a number
+    assert _process.proc_kib_field(str(tmp_path / "absent"), "VmHWM") is None
+
+
+def test_without_proc_the_peak_comes_from_getrusage(monkeypatch):
+    with_proc = peak_rss_bytes()
+    monkeypatch.setattr(_process, "proc_kib_field", lambda path, key: None)
+    # ru_maxrss (KiB here, bytes on macOS) converted to bytes: the same order as VmHWM, not 1024 times off
+    assert with_proc / 4 < peak_rss_bytes() < with_proc * 4

@@ -26,6 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit, prange
 
+from .._process import proc_kib_field
 from .._threads import single_threaded_blas
 from ..errors import LessdataError
 from . import tiles
@@ -450,14 +451,7 @@ def nearest_selected(X: np.ndarray, selected: np.ndarray, metric: str = "euclide
 
 def available_memory() -> int | None:
     """Bytes of memory available to new allocations (Linux ``MemAvailable``), or ``None`` when unknown."""
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
+    return proc_kib_field("/proc/meminfo", "MemAvailable")
 
 
 def _check_fits(size: int, memory_cap: int) -> None:
