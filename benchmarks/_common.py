@@ -10,8 +10,6 @@ import shlex
 import sys
 import time
 
-from lessdata._process import peak_rss_bytes
-
 
 def machine() -> str:
     cpu = "unknown CPU"
@@ -35,8 +33,11 @@ def machine() -> str:
 
 
 def peak_rss_gib() -> float:
-    """This process's own peak resident memory (not its parent's: see ``lessdata._process``)."""
-    return peak_rss_bytes() / 2**30
+    """This process's own peak resident memory: ``VmHWM``, as ``lessdata._process.peak_rss_bytes`` reads it
+    (``ru_maxrss`` would start at the parent's size), read here without importing lessdata, which the peers'
+    worker processes must not load."""
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:")) / 2**20
 
 
 def header(title: str) -> str:

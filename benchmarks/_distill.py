@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _common import peak_rss_bytes
+from _common import peak_rss_gib
 
 from lessdata.data import fashion_mnist
 
@@ -32,7 +32,7 @@ def load(per_class: int, test_size: int, seed: int = 0):
 
 
 def peak_rss_mb() -> float:
-    return peak_rss_bytes() / 2**20
+    return peak_rss_gib() * 1024
 
 
 def cpu_seconds() -> float:

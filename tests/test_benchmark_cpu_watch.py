@@ -48,3 +48,18 @@ def test_without_proc_stat_the_note_says_it_was_not_measured(monkeypatch):
     monkeypatch.setattr(bench_common.CpuWatch, "_snapshot", staticmethod(lambda: None))
     text, numbers = bench_common.CpuWatch().note()
     assert numbers == {} and text.startswith("CPU use of other processes not measured")
+
+
+def test_the_benchmarks_memory_reading_is_the_workers_own_and_loads_no_lessdata():
+    # a peer library's worker (apricot, submodlib) imports _common: it must not load lessdata, and it reports
+    # its own peak, not the 300 MB of the process that started it
+    ballast = bytearray(300 * 2**20)
+    ballast[::4096] = b"x" * len(ballast[::4096])
+    code = ("import sys\n"
+            f"sys.path.insert(0, {str(Path(bench_common.__file__).parent)!r})\n"
+            "import _common\n"
+            "print('lessdata' in sys.modules, _common.peak_rss_gib())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out[0] == "False"
+    assert float(out[1]) < 0.1
+    del ballast

@@ -1,4 +1,4 @@
-"""Peak memory of the running process."""
+"""Peak memory of the running process, and the /proc fields it is read from."""
 
 import subprocess
 import sys
@@ -11,13 +11,6 @@ def _touch(n_bytes: int) -> bytearray:
     buf = bytearray(n_bytes)
     buf[::4096] = b"x" * len(buf[::4096])  # write every page, so it is resident
     return buf
-
-
-def test_a_process_reports_what_it_wrote():
-    before = peak_rss_bytes()
-    buf = _touch(300 * 2**20)
-    assert peak_rss_bytes() - before >= 290 * 2**20 or peak_rss_bytes() >= 300 * 2**20
-    del buf
 
 
 def test_a_worker_reports_its_own_peak_not_its_parents():

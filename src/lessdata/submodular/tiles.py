@@ -36,7 +36,7 @@ from ..errors import LessdataError
 
 EUCLIDEAN, COSINE, RBF = 0, 1, 2
 METRIC_CODES = {"euclidean": EUCLIDEAN, "cosine": COSINE, "rbf": RBF}
-TILE_COLS = 1024  # 256 rows x 1024 columns x 4 bytes: one tile fits a core's L2 cache
+TILE_COLS = 1024  # 256 rows x 1024 columns x 4 bytes = 1 MiB: a core's L2 on many server CPUs, else L3
 _RANGES_PER_WORKER = 8  # row ranges per thread in a pass, taken by whichever thread is free
 _BLOCK_BYTES = 48 * 2**20  # per-thread scratch for one block of rows' live entries (touched only as used)
 _MAP_NORESERVE = getattr(mmap, "MAP_NORESERVE", 0x4000 if sys.platform.startswith("linux") else 0)
@@ -298,10 +298,9 @@ class _Rows:
                 "near": np.empty(TILE_COLS, dtype=np.int64), "mask": np.empty(TILE_COLS, dtype=np.uint8),
                 "gap": np.empty(TILE_COLS, dtype=np.float32), "pos": 0}
 
-    def start(self, sc: dict, lo: int) -> dict:
+    def start(self, sc: dict, lo: int) -> None:
         """Point the scratch ``sc`` at the range starting at row ``lo``: its rows go from entry ``lo·n`` on."""
         sc["pos"] = lo * self.n
-        return sc
 
     def flush(self, sc: dict, r0: int, r1: int, memo, w, score: bool) -> None:
         sc["pos"] = _gather_rows(sc["counts"][: r1 - r0], sc["i"], sc["d"], self.indices, self.data, sc["pos"],
