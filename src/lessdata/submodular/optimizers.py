@@ -229,6 +229,16 @@ def _batched_pick(obj, key, idx, size, fresh, step, batch):
     return j, gain, size, evals
 
 
+def _take(obj, key, idx, size, fresh, step, picks, pgains, batch, progress):
+    """Pick number ``step`` with :func:`_batched_pick`, record it in ``picks`` / ``pgains`` and add it to
+    ``obj``. Returns ``(heap size, evaluations)``."""
+    j, pgains[step], size, evals = _batched_pick(obj, key, idx, size, fresh, step, batch)
+    picks[step] = j
+    obj.add(j)
+    _tick(progress)
+    return size, evals
+
+
 def _lazy_early_picks(obj: FacilityLocation, k, key, idx, size, fresh, step, picks, pgains, evals, progress):
     """Lazy greedy's first picks, re-evaluating the ``_EARLY_BATCH`` best stale bounds at a time, the work split
     over cores (:meth:`FacilityLocation.gains`).
@@ -240,12 +250,9 @@ def _lazy_early_picks(obj: FacilityLocation, k, key, idx, size, fresh, step, pic
     pick is the same: the first fresh heap top, ties to the lowest index. Ends once a pick needs fewer than
     ``2 * _EARLY_BATCH`` evaluations, where the extra evaluations would outweigh the second core."""
     while step < k:
-        j, pgains[step], size, e = _batched_pick(obj, key, idx, size, fresh, step, _EARLY_BATCH)
-        picks[step] = j
+        size, e = _take(obj, key, idx, size, fresh, step, picks, pgains, _EARLY_BATCH, progress)
         evals += e
-        obj.add(j)
         step += 1
-        _tick(progress)
         if 0 < e < 2 * _EARLY_BATCH:
             break
     return size, step, evals
@@ -262,12 +269,9 @@ def _lazy_facility_location(obj: FacilityLocation, k, n, progress):
     size, step, evals = n, 0, n
     report_every = max(1, k // 100)
     while step < k and obj.rows is None:  # on-demand similarity: the first picks, before rows are stored
-        j, pgains[step], size, e = _batched_pick(obj, key, idx, size, fresh, step, 1)
-        picks[step] = j
+        size, e = _take(obj, key, idx, size, fresh, step, picks, pgains, 1, progress)
         evals += e
-        obj.add(j)
         step += 1
-        _tick(progress)
     if obj.scan_gains is not None and step < k:
         # storing the live entries computed every open candidate's exact gain: a heap of fresh values
         # instead of stale bounds that would each be re-evaluated at the next pick
